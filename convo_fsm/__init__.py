@@ -1,0 +1,69 @@
+"""convo_fsm: multi-turn chat conversations as explicit finite state machines.
+
+Declare a `Spec` (a frozen state table), run it on an `Engine`, feed it events.
+The rooms: `spec` (declaration), `step` (pure), `engine` (routing, turns,
+timers), `clock` (virtual and asyncio), `message` (messages and filters).
+"""
+
+from convo_fsm.clock import AsyncioClock, Clock, VirtualClock
+from convo_fsm.context import Context, Reply
+from convo_fsm.engine import Ended, Engine, LimitError, SessionExists, SessionInfo
+from convo_fsm.message import DEFAULT_FILTERS, Filter, Message, by_group, by_member, by_sender
+from convo_fsm.session import Session
+from convo_fsm.spec import (
+    ANY,
+    KEEP,
+    STOP,
+    Busy,
+    EventError,
+    On,
+    Spec,
+    SpecError,
+    State,
+    Timeout,
+    classify_text,
+)
+from convo_fsm.step import Arm, End, Force, Input, Result, Run, TimerFired, new_session, step
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ANY",
+    "DEFAULT_FILTERS",
+    "KEEP",
+    "STOP",
+    "Arm",
+    "AsyncioClock",
+    "Busy",
+    "Clock",
+    "Context",
+    "End",
+    "Ended",
+    "Engine",
+    "EventError",
+    "Filter",
+    "Force",
+    "Input",
+    "LimitError",
+    "Message",
+    "On",
+    "Reply",
+    "Result",
+    "Run",
+    "Session",
+    "SessionExists",
+    "SessionInfo",
+    "Spec",
+    "SpecError",
+    "State",
+    "Timeout",
+    "TimerFired",
+    "VirtualClock",
+    "__version__",
+    "by_group",
+    "by_member",
+    "by_sender",
+    "classify_text",
+    "new_session",
+    "step",
+]

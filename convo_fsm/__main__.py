@@ -1,0 +1,5 @@
+import sys
+
+from convo_fsm.cli import main
+
+sys.exit(main())

@@ -1,0 +1,572 @@
+"""The engine: how an event flows, from the host's hand to a session's actions.
+
+1. `dispatch(event)` computes one key per registered filter kind (per sender,
+   per group, ...) and looks each up in one dict of live sessions: the cost does
+   not depend on how many sessions live. No session wants it -> `False`, and the
+   host gives the event to its ordinary handlers.
+2. `deliver(key, event)` takes the key's *turn*: one event at a time per key.
+   A busy key parks later events in an inbox that exists only while the key is
+   busy (queue, drop with a reply, or interrupt: the spec's `busy` policy).
+3. The spec classifies the event into a name; the compiled table gives the
+   candidate transitions; guards (sync or async) pick the first that passes.
+   No candidate -> `False` (handed back, never swallowed).
+4. The pure `step` returns the new session and effects; the engine commits the
+   session, arms its timers in the one heap, runs the actions in order and
+   ends the session when told. An exception in a guard or action ends only that
+   session (reason "error"), reported to `on_error` and the log.
+5. Timers: one heap of (deadline, key, generation, is_warning) for all
+   sessions. A change of state bumps the generation, so older entries are
+   skipped when popped (and compacted away when they pile up). The clock calls
+   `fire_due(now)`; a timeout that falls due while the key's action is running
+   cancels that action first, then takes the turn.
+6. When a session ends, events waiting in its inbox are handed back (their
+   `dispatch` returns False), its running action is cancelled, and nothing of
+   it stays: no turn, no timer that could fire, no end waiter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import inspect
+import json
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from convo_fsm.clock import AsyncioClock, Clock
+from convo_fsm.context import Context, Reply
+from convo_fsm.message import DEFAULT_FILTERS, Filter
+from convo_fsm.session import Session
+from convo_fsm.spec import Action, Busy, EventError, Spec
+from convo_fsm.step import Arm, Force, Input, Result, Run, TimerFired, new_session, step
+
+__all__ = ["Ended", "Engine", "LimitError", "SessionExists", "SessionInfo"]
+
+logger = logging.getLogger("convo_fsm")
+
+
+class SessionExists(RuntimeError):
+    """`start` on a key that already has a live session (and `replace` was not asked)."""
+
+    def __init__(self, key: str, spec: str, state: str) -> None:
+        super().__init__(f"key {key!r} already has a live {spec!r} session (in state {state!r}); "
+                         "stop it first or start with replace=True")
+        self.key = key
+
+
+class LimitError(RuntimeError):
+    """A configured limit (live sessions) would be exceeded."""
+
+
+@attrs.frozen
+class Ended:
+    """How a session ended: `reason` is final, stop, timeout, stopped, error, replaced or closed."""
+
+    session: Session
+    reason: str
+    error: BaseException | None = None
+
+
+@attrs.frozen
+class SessionInfo:
+    key: str
+    spec: str
+    state: str
+    seconds_left: float | None
+    data: dict[str, Any] = attrs.field(eq=False)
+
+
+class _Turn:
+    """A busy key: the waiting events and the task running an action, if any."""
+
+    __slots__ = ("cancel_requested", "cancelling", "inbox", "task")
+
+    def __init__(self) -> None:
+        # (future, wants_session): events want their session; start/timers only want the turn.
+        self.inbox: deque[tuple[asyncio.Future[bool], bool]] = deque()
+        self.task: asyncio.Task[Any] | None = None
+        self.cancel_requested = False
+        self.cancelling = 0
+
+
+_COMPACT_SLACK = 1024
+
+
+class Engine:
+    """Runs sessions of any number of specs.
+
+    `filters` maps a filter kind to a function event -> key (or None); they are
+    tried in order by `dispatch`. `send` receives every `Reply` (default: kept
+    in `outbox`, the last 10,000). `on_end(Ended)` and `on_error(key, exc)` are
+    optional hooks. `clock` defaults to the running asyncio loop's clock.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        filters: Mapping[str, Filter] | None = None,
+        send: Callable[[Reply], object] | None = None,
+        on_end: Callable[[Ended], object] | None = None,
+        on_error: Callable[[str, BaseException], object] | None = None,
+        max_sessions: int = 2_000_000,
+    ) -> None:
+        self.clock: Clock = AsyncioClock() if clock is None else clock
+        self._filters = tuple((DEFAULT_FILTERS if filters is None else filters).items())
+        self.outbox: deque[Reply] = deque(maxlen=10_000)
+        self._send = self.outbox.append if send is None else send
+        self._on_end = on_end
+        self._on_error = on_error
+        self.max_sessions = max_sessions
+        self._sessions: dict[str, Session] = {}
+        self._specs: dict[str, Spec] = {}
+        self._busy: dict[str, _Turn] = {}
+        self._heap: list[tuple[float, str, int, bool]] = []
+        self._end_waiters: dict[str, list[asyncio.Future[Ended]]] = {}
+        self._sending: set[asyncio.Future[Any]] = set()
+        self.clock.attach(self)
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def __aenter__(self) -> Engine:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """End every session (reason "closed"), cancel running actions and pending sends."""
+        for key in list(self._sessions):
+            self.stop(key, "closed")
+        self.clock.detach(self)
+        for fut in list(self._sending):
+            fut.cancel()
+        if self._sending:
+            await asyncio.gather(*self._sending, return_exceptions=True)
+        await asyncio.sleep(0)
+
+    # -- starting and routing ------------------------------------------------------------
+    def key(self, kind: str, event: Any) -> str:
+        """The key filter `kind` gives `event` (for starting a session keyed like dispatch)."""
+        for name, fn in self._filters:
+            if name == kind:
+                key = self._key(name, fn, event)
+                if key is None:
+                    raise EventError(f"filter {kind!r} gives no key for {event!r}")
+                return key
+        raise KeyError(f"no filter kind {kind!r}; registered: {[n for n, _ in self._filters]}")
+
+    async def start(
+        self,
+        spec: Spec,
+        key: str,
+        *,
+        data: Mapping[str, Any] | None = None,
+        event: Any = None,
+        replace: bool = False,
+    ) -> Session:
+        """Start `spec` for `key` and run the initial state's enter action (with `event`).
+
+        A key with a live session: `SessionExists`, unless `replace` (the old one
+        ends with reason "replaced").
+        """
+        if not isinstance(spec, Spec):
+            raise TypeError(f"start() needs a Spec, got {type(spec).__name__}")
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"a session key must be a non-empty str, got {key!r}")
+        if data is not None and not isinstance(data, Mapping):
+            raise TypeError(f"data must be a mapping, got {type(data).__name__}")
+        own = dict(data or {})  # the session's own dict: its identity marks this session's life
+        try:
+            json.dumps(own)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"session data must be JSON-serialisable: {exc}") from exc
+        known = self._specs.setdefault(spec.name, spec)
+        if known is not spec:
+            raise ValueError(f"another spec named {spec.name!r} is already registered")
+        turn = self._busy.get(key)
+        reentrant = turn is not None and turn.task is asyncio.current_task()
+        held: _Turn | None = None
+        if not reentrant:
+            self._check_start(key, spec, replace)
+            held = await self._take_turn(key, wants_session=False)
+            assert held is not None
+        try:
+            self._check_start(key, spec, replace)
+            old = self._sessions.get(key)
+            if old is not None:
+                self._end(key, old.data, "replaced")
+            result = new_session(spec, key, self.clock.now(), own)
+            ctx = Context(result.session, event, "start", self.clock.now(), self._emit)
+            await self._apply(key, result, ctx, held or turn)
+        finally:
+            if held is not None:
+                self._release(key, held)
+        return result.session
+
+    def _check_start(self, key: str, spec: Spec, replace: bool) -> None:
+        old = self._sessions.get(key)
+        if old is not None and not replace:
+            raise SessionExists(key, old.spec, old.state)
+        if old is None and len(self._sessions) >= self.max_sessions:
+            raise LimitError(f"cannot start {spec.name!r} for {key!r}: "
+                             f"{self.max_sessions} live sessions is the limit")
+
+    @staticmethod
+    def _key(kind: str, fn: Filter, event: Any) -> str | None:
+        try:
+            return fn(event)
+        except Exception as exc:
+            raise EventError(f"filter {kind!r} cannot key {type(event).__name__} event "
+                             f"{event!r}: {exc}") from exc
+
+    async def dispatch(self, event: Any) -> bool:
+        """Give `event` to the session its key names. False: no session consumed it."""
+        sessions = self._sessions
+        if not sessions:
+            return False
+        tried = None
+        for kind, fn in self._filters:
+            key = self._key(kind, fn, event)
+            if key is not None and key != tried and key in sessions:
+                if await self.deliver(key, event):
+                    return True
+                tried = key
+        return False
+
+    async def deliver(self, key: str, event: Any) -> bool:
+        """Give `event` to the session on `key` directly (no filters)."""
+        session = self._sessions.get(key)
+        if session is None:
+            return False
+        turn = self._busy.get(key)
+        if turn is not None:
+            if turn.task is asyncio.current_task():
+                raise RuntimeError(f"an action of {key!r} cannot deliver to its own key: "
+                                   "it would wait for itself")
+            spec = self._specs[session.spec]
+            if spec.busy is Busy.DROP:
+                self._emit(Reply(key, spec.busy_reply, event))
+                return True
+            if len(turn.inbox) >= spec.queue_limit:
+                logger.warning("inbox of %r is full (%d): event handed back", key, spec.queue_limit)
+                return False
+            if spec.busy is Busy.INTERRUPT:
+                self._interrupt(turn)
+        held = await self._take_turn(key, wants_session=True)
+        if held is None:
+            return False
+        try:
+            return await self._handle(key, event, held)
+        finally:
+            self._release(key, held)
+
+    async def _handle(self, key: str, event: Any, turn: _Turn) -> bool:
+        session = self._sessions.get(key)
+        if session is None:
+            return False
+        spec = self._specs[session.spec]
+        try:
+            name = spec.classify(event)
+        except EventError:
+            raise
+        except Exception as exc:
+            raise EventError(f"spec {spec.name!r} cannot classify {type(event).__name__} event "
+                             f"{event!r}: {exc}") from exc
+        candidates = spec.lookup(session.state, name)
+        if not candidates:
+            return False
+        now = self.clock.now()
+        ctx = Context(session, event, name, now, self._emit)
+        for t in candidates:
+            if t.guard is not None:
+                try:
+                    ok = t.guard(ctx)
+                    if inspect.isawaitable(ok):
+                        ok = await ok
+                except Exception as exc:
+                    self._fail(key, session.data, exc, f"guard {t.guard_name}")
+                    return True
+                if not ok:
+                    continue
+                if self._sessions.get(key) is not session:  # an async guard let time pass
+                    return await self._handle(key, event, turn)
+            await self._apply(key, step(spec, session, Input(name, event, t), now), ctx, turn)
+            return True
+        return False
+
+    # -- applying a step -------------------------------------------------------------------
+    async def _apply(self, key: str, result: Result, ctx: Context, turn: _Turn | None) -> None:
+        session = result.session
+        self._sessions[key] = session
+        ctx.session = session
+        token = session.data
+        for effect in result.effects:
+            if type(effect) is Run:
+                current = self._sessions.get(key)
+                if current is None or current.data is not token:
+                    return  # ended (or replaced) by a timer, stop() or an earlier action
+                ctx.session = current
+                if not await self._run(effect.action, ctx, turn):
+                    return
+            elif type(effect) is Arm:
+                self._arm(key, session)
+            else:
+                self._end(key, token, effect.reason)  # type: ignore[union-attr]
+
+    async def _run(self, action: Action, ctx: Context, turn: _Turn | None) -> bool:
+        """Run one action; False if it failed (session ended) or was cancelled by us."""
+        try:
+            result = action(ctx)
+            if inspect.isawaitable(result):
+                await self._await_cancellable(result, turn)
+        except _Interrupted:
+            return False
+        except Exception as exc:
+            self._fail(ctx.session.key, ctx.session.data, exc, f"action {_name(action)}")
+            return False
+        return True
+
+    async def _await_cancellable(self, awaitable: Awaitable[Any], turn: _Turn | None) -> None:
+        # Like asyncio.timeout: the engine cancels the current task and takes the
+        # cancellation back with uncancel(), so no task is created per action.
+        task = asyncio.current_task()
+        if turn is None or task is None:
+            await awaitable
+            return
+        turn.task, turn.cancelling = task, task.cancelling()
+        try:
+            await awaitable
+        except asyncio.CancelledError:
+            if turn.cancel_requested and task.uncancel() <= turn.cancelling:
+                turn.cancel_requested = False
+                raise _Interrupted from None
+            raise
+        finally:
+            turn.task = None
+            if turn.cancel_requested:  # the action swallowed our CancelledError
+                turn.cancel_requested = False
+                task.uncancel()
+
+    def _interrupt(self, turn: _Turn) -> None:
+        task = turn.task
+        if task is not None and task is not asyncio.current_task() and not turn.cancel_requested:
+            turn.cancel_requested = True
+            task.cancel()
+
+    # -- turns ---------------------------------------------------------------------------
+    async def _take_turn(self, key: str, *, wants_session: bool, front: bool = False
+                         ) -> _Turn | None:
+        turn = self._busy.get(key)
+        if turn is None:
+            turn = self._busy[key] = _Turn()
+            return turn
+        fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        if front:
+            turn.inbox.appendleft((fut, wants_session))
+        else:
+            turn.inbox.append((fut, wants_session))
+        try:
+            granted = await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled() and fut.result():
+                self._release(key, turn)  # we were handed the turn as we were cancelled
+            raise
+        return turn if granted else None
+
+    def _release(self, key: str, turn: _Turn) -> None:
+        inbox = turn.inbox
+        while inbox:
+            fut, _ = inbox.popleft()
+            if not fut.done():
+                fut.set_result(True)
+                return
+        if self._busy.get(key) is turn:
+            del self._busy[key]
+
+    # -- timers --------------------------------------------------------------------------
+    def _arm(self, key: str, session: Session) -> None:
+        heap = self._heap
+        gen = session.generation
+        if session.warn_at is not None:
+            heapq.heappush(heap, (session.warn_at, key, gen, True))
+        if session.deadline is not None:
+            heapq.heappush(heap, (session.deadline, key, gen, False))
+        if heap and heap[0][1] == key and heap[0][2] == gen:
+            self.clock.wake(self, heap[0][0])
+        if len(heap) > 4 * len(self._sessions) + _COMPACT_SLACK:
+            self._compact()
+
+    def _compact(self) -> None:
+        sessions = self._sessions
+        self._heap = [e for e in self._heap
+                      if (s := sessions.get(e[1])) is not None and s.generation == e[2]]
+        heapq.heapify(self._heap)
+
+    def next_deadline(self) -> float | None:
+        """The earliest pending timer (outdated entries are dropped on the way)."""
+        heap, sessions = self._heap, self._sessions
+        while heap:
+            _, key, gen, warning = heap[0]
+            s = sessions.get(key)
+            if s is not None and s.generation == gen and (not warning or s.warn_at is not None):
+                return heap[0][0]
+            heapq.heappop(heap)
+        return None
+
+    async def fire_due(self, now: float) -> int:
+        """Fire every timer due at `now`, in deadline order. Returns how many fired."""
+        fired = 0
+        while (due := self.next_deadline()) is not None and due <= now:
+            _, key, gen, warning = heapq.heappop(self._heap)
+            if await self._fire(key, gen, warning):
+                fired += 1
+        return fired
+
+    async def _fire(self, key: str, gen: int, warning: bool) -> bool:
+        turn = self._busy.get(key)
+        if turn is not None and not warning:
+            self._interrupt(turn)  # a timeout does not wait for a running action
+        held = await self._take_turn(key, wants_session=True, front=True)
+        if held is None:
+            return False
+        try:
+            session = self._sessions.get(key)
+            if session is None or session.generation != gen:
+                return False
+            if warning and session.warn_at is None:
+                return False
+            spec = self._specs[session.spec]
+            now = self.clock.now()
+            name = "warning" if warning else "timeout"
+            ctx = Context(session, None, name, now, self._emit)
+            await self._apply(key, step(spec, session, TimerFired(warning), now), ctx, held)
+            return True
+        finally:
+            self._release(key, held)
+
+    # -- ending ----------------------------------------------------------------------------
+    def _end(self, key: str, token: dict[str, Any], reason: str,
+             error: BaseException | None = None) -> bool:
+        session = self._sessions.get(key)
+        if session is None or session.data is not token:
+            return False  # already over, or a newer session lives on this key: leave it alone
+        del self._sessions[key]
+        turn = self._busy.get(key)
+        if turn is not None:
+            kept: deque[tuple[asyncio.Future[bool], bool]] = deque()
+            for fut, wants_session in turn.inbox:
+                if not wants_session:
+                    kept.append((fut, wants_session))
+                elif not fut.done():
+                    fut.set_result(False)  # handed back to the host, never swallowed
+            turn.inbox = kept
+            self._interrupt(turn)
+        ended = Ended(session, reason, error)
+        for waiter in self._end_waiters.pop(key, ()):
+            if not waiter.done():
+                waiter.set_result(ended)
+        if self._on_end is not None:
+            try:
+                self._on_end(ended)
+            except Exception:
+                logger.exception("on_end hook failed for %r", key)
+        return True
+
+    def _fail(self, key: str, token: dict[str, Any], exc: BaseException, where: str) -> None:
+        logger.error("session %r: %s raised %r; session ended", key, where, exc, exc_info=exc)
+        if self._on_error is not None:
+            try:
+                self._on_error(key, exc)
+            except Exception:
+                logger.exception("on_error hook failed for %r", key)
+        self._end(key, token, "error", exc)
+
+    def stop(self, key: str, reason: str = "stopped") -> bool:
+        """End the session on `key` now. Its running action is cancelled; its queued events
+        are handed back. False if there was none."""
+        session = self._sessions.get(key)
+        return session is not None and self._end(key, session.data, reason)
+
+    def wait_ended(self, key: str) -> asyncio.Future[Ended]:
+        """A future resolved with `Ended` when the session now on `key` ends."""
+        if key not in self._sessions:
+            raise KeyError(f"no live session on {key!r}")
+        fut: asyncio.Future[Ended] = asyncio.get_running_loop().create_future()
+        self._end_waiters.setdefault(key, []).append(fut)
+        return fut
+
+    # -- introspection and admin ------------------------------------------------------------
+    def session(self, key: str) -> Session | None:
+        return self._sessions.get(key)
+
+    def spec(self, name: str) -> Spec:
+        return self._specs[name]
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._sessions
+
+    def sessions(self) -> list[SessionInfo]:
+        now = self.clock.now()
+        return [SessionInfo(s.key, s.spec, s.state, s.seconds_left(now), s.data)
+                for s in self._sessions.values()]
+
+    def busy_keys(self) -> Iterable[str]:
+        """Keys whose turn is taken right now (for tests and introspection)."""
+        return tuple(self._busy)
+
+    def pending_timers(self) -> int:
+        """Heap entries still valid for a live session (outdated ones excluded)."""
+        sessions = self._sessions
+        return sum(1 for _, k, g, _w in self._heap
+                   if (s := sessions.get(k)) is not None and s.generation == g)
+
+    def force(self, key: str, state: str) -> Session:
+        """Put the session on `key` into `state` (no actions run; timers re-armed)."""
+        session = self._require(key)
+        spec = self._specs[session.spec]
+        if state not in spec.by_name:
+            raise ValueError(f"spec {spec.name!r} has no state {state!r}")
+        result = step(spec, session, Force(state), self.clock.now())
+        self._sessions[key] = result.session
+        self._arm(key, result.session)
+        if spec.by_name[state].final:
+            self._end(key, session.data, "final")
+        return result.session
+
+    def set_deadline(self, key: str, deadline: float | None) -> Session:
+        """Replace the session's timeout deadline (absolute, clock time); None disarms it.
+        The state's warning is dropped. Used by `keep()` in the AstrBot layer."""
+        session = self._require(key)
+        new = attrs.evolve(session, deadline=deadline, warn_at=None,
+                           generation=session.generation + 1, updated=self.clock.now())
+        self._sessions[key] = new
+        self._arm(key, new)
+        return new
+
+    def _require(self, key: str) -> Session:
+        session = self._sessions.get(key)
+        if session is None:
+            raise KeyError(f"no live session on {key!r}")
+        return session
+
+    def _emit(self, reply: Reply) -> None:
+        result = self._send(reply)
+        if inspect.isawaitable(result):
+            fut = asyncio.ensure_future(result)
+            self._sending.add(fut)
+            fut.add_done_callback(self._sending.discard)
+
+
+class _Interrupted(Exception):
+    """The running action was cancelled by the engine (timeout, stop, interrupt)."""
+
+
+def _name(fn: object) -> str:
+    return getattr(fn, "__qualname__", None) or repr(fn)

@@ -1,0 +1,63 @@
+"""A plain chat message and the session filters that key it.
+
+A filter maps an event to a session key (or None when it does not apply).
+Filters are registered once per kind on the engine, never once per session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeAlias
+
+import attrs
+
+__all__ = ["DEFAULT_FILTERS", "Filter", "Message", "by_group", "by_member", "by_sender"]
+
+Filter: TypeAlias = Callable[[Any], str | None]
+
+
+def _non_empty(_: object, attribute: attrs.Attribute[str], value: object) -> None:
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"Message.{attribute.name} must be a non-empty str, got {value!r}")
+
+
+def _text(_: object, attribute: attrs.Attribute[str], value: object) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"Message.text must be a str, got {type(value).__name__}")
+
+
+def _group(_: object, attribute: attrs.Attribute[str | None], value: object) -> None:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise TypeError(f"Message.group must be None or a non-empty str, got {value!r}")
+
+
+@attrs.frozen(slots=True)
+class Message:
+    """A text message from `sender`, in `group` (None: a private chat), on `platform`."""
+
+    text: str = attrs.field(validator=_text)
+    sender: str = attrs.field(validator=_non_empty)
+    group: str | None = attrs.field(default=None, validator=_group)
+    platform: str = attrs.field(default="local", validator=_non_empty)
+
+
+def by_sender(event: Message) -> str:
+    """One session per sender (the same person in any chat)."""
+    return f"{event.platform}:user:{event.sender}"
+
+
+def by_member(event: Message) -> str:
+    """One session per sender within a chat: in a group, each member has their own."""
+    if event.group is None:
+        return f"{event.platform}:user:{event.sender}"
+    return f"{event.platform}:group:{event.group}:{event.sender}"
+
+
+def by_group(event: Message) -> str:
+    """One session per chat: in a group, all members share it."""
+    if event.group is None:
+        return f"{event.platform}:user:{event.sender}"
+    return f"{event.platform}:group:{event.group}"
+
+
+DEFAULT_FILTERS: dict[str, Filter] = {"member": by_member, "group": by_group}

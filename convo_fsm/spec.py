@@ -1,0 +1,357 @@
+"""Declaration: a conversation is a frozen, validated state table.
+
+Everything that decides *where* a conversation goes lives in a `Spec`:
+its states, the transitions out of each state by event name, the per-state
+timeout (with its optional warning), the any-state transitions (help, exit,
+cancel) and the classifier that turns raw events into event names.
+
+A `Spec` is checked and compiled once, when it is built. The compiled table
+answers one question per event, "which transitions may fire for this event in
+this state?", with at most four dict lookups; sessions share it and never
+copy it. Guards and actions are plain callables (sync or async) taking a
+`convo_fsm.Context`; the spec only stores them.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
+
+import attrs
+
+if TYPE_CHECKING:
+    from convo_fsm.context import Context
+
+__all__ = [
+    "ANY",
+    "KEEP",
+    "STOP",
+    "Busy",
+    "EventError",
+    "On",
+    "Spec",
+    "SpecError",
+    "State",
+    "Target",
+    "Timeout",
+    "classify_text",
+]
+
+
+class _Marker(enum.Enum):
+    KEEP = "keep"
+    STOP = "stop"
+
+    def __repr__(self) -> str:
+        return self.value.upper()
+
+
+KEEP: Final = _Marker.KEEP
+"""Target: stay in the current state (no exit/enter actions; the timeout restarts)."""
+STOP: Final = _Marker.STOP
+"""Target: end the session."""
+ANY: Final = "*"
+"""Event name matching every event the state does not name itself."""
+
+Target: TypeAlias = str | _Marker
+Action: TypeAlias = Callable[["Context"], Any]
+Guard: TypeAlias = Callable[["Context"], Any]
+
+
+class Busy(enum.Enum):
+    """What to do with an event for a key whose previous event is still being handled."""
+
+    QUEUE = "queue"  # wait in the key's inbox (bounded by Spec.queue_limit)
+    DROP = "drop"  # answer Spec.busy_reply and drop it
+    INTERRUPT = "interrupt"  # cancel the running action, then handle it
+
+
+class SpecError(ValueError):
+    """A spec is malformed. `spec`, `state` and `event` name the place at fault."""
+
+    def __init__(
+        self, message: str, *, spec: str = "?", state: str | None = None, event: str | None = None
+    ) -> None:
+        where = f"spec {spec!r}"
+        if state is not None:
+            where += f", state {state!r}"
+        if event is not None:
+            where += f", event {event!r}"
+        super().__init__(f"{where}: {message}")
+        self.spec = spec
+        self.state = state
+        self.event = event
+
+
+class EventError(ValueError):
+    """A raw event cannot be classified or keyed: it is not something a spec understands."""
+
+
+def classify_text(event: object) -> str:
+    """Default classifier: `/cmd args` -> `cmd`, any other text -> `message`.
+
+    Accepts a `str` or any object with a `text` string attribute (such as
+    `convo_fsm.Message`).
+    """
+    text = event if isinstance(event, str) else getattr(event, "text", None)
+    if not isinstance(text, str):
+        raise EventError(
+            f"cannot classify {type(event).__name__} event {event!r}: "
+            "expected a str or an object with a str 'text' attribute"
+        )
+    if len(text) > 1 and text[0] == "/":
+        head = text[1:].split(None, 1)
+        if head:
+            return head[0].lower()
+    return "message"
+
+
+def _is_async(fn: object) -> bool:
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004 - callable objects with async __call__
+    )
+
+
+@attrs.frozen
+class On:
+    """One transition: on `event`, if `guard(ctx)` is true, run `action(ctx)` and go to `target`.
+
+    `target` is a state name, `KEEP` (stay) or `STOP` (end the session).
+    `reset_timeout` (for `KEEP`) says whether staying restarts the state's timeout.
+    """
+
+    event: str
+    target: Target
+    guard: Guard | None = None
+    action: Action | None = None
+    reset_timeout: bool = True
+    guard_is_async: bool = attrs.field(init=False, default=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "guard_is_async", _is_async(self.guard))
+
+    @property
+    def guard_name(self) -> str | None:
+        return None if self.guard is None else getattr(self.guard, "__name__", repr(self.guard))
+
+
+@attrs.frozen
+class Timeout:
+    """A state's timeout: after `after` seconds in the state, run `action` and go to `target`.
+
+    With `warn_before`, `warn(ctx)` runs once, `warn_before` seconds before the deadline.
+    """
+
+    after: float
+    target: Target = STOP
+    action: Action | None = None
+    warn_before: float | None = None
+    warn: Action | None = None
+
+
+@attrs.frozen
+class State:
+    """A state: its transitions by event, optional timeout, on-enter/on-exit actions.
+
+    A `final` state ends the session once its `enter` action has run.
+    """
+
+    name: str
+    on: tuple[On, ...] = attrs.field(default=(), converter=tuple)
+    timeout: Timeout | None = None
+    enter: Action | None = None
+    exit: Action | None = None
+    final: bool = False
+
+
+def _as_tuple(value: Iterable[Any]) -> tuple[Any, ...]:
+    return tuple(value)
+
+
+Table: TypeAlias = Mapping[str, tuple[On, ...]]
+
+
+@attrs.frozen(eq=False)
+class Spec:
+    """A validated conversation: build it once at import time and share it.
+
+    Raises `SpecError` naming the state and event at fault when the table is
+    malformed. `lookup(state, event_name)` is the compiled per-event lookup.
+    """
+
+    name: str
+    initial: str
+    states: tuple[State, ...] = attrs.field(converter=_as_tuple)
+    any_state: tuple[On, ...] = attrs.field(default=(), converter=_as_tuple)
+    classify: Callable[[Any], str] = classify_text
+    busy: Busy = Busy.QUEUE
+    queue_limit: int = 32
+    busy_reply: str = "Still working on your last message, one moment."
+    history_limit: int = 8
+    by_name: Mapping[str, State] = attrs.field(init=False, repr=False)
+    tables: Mapping[str, Table] = attrs.field(init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        by_name = _validate(self)
+        object.__setattr__(self, "by_name", by_name)
+        object.__setattr__(self, "tables", _compile(self, by_name))
+
+    @property
+    def events(self) -> frozenset[str]:
+        """Every event name the spec mentions (its alphabet), without the wildcard."""
+        names = {t.event for s in self.states for t in s.on} | {t.event for t in self.any_state}
+        names.discard(ANY)
+        return frozenset(names)
+
+    @property
+    def final_states(self) -> frozenset[str]:
+        return frozenset(s.name for s in self.states if s.final)
+
+    def lookup(self, state: str, event: str) -> tuple[On, ...]:
+        """Candidate transitions for `event` in `state`, in priority order (first guard wins)."""
+        table = self.tables[state]
+        found = table.get(event)
+        return found if found is not None else table[ANY]
+
+    def __repr__(self) -> str:
+        return f"<Spec {self.name!r}: {len(self.states)} states, initial {self.initial!r}>"
+
+
+def _compile(spec: Spec, by_name: Mapping[str, State]) -> Mapping[str, Table]:
+    """Per state, event name -> candidates, in this order: the state's own
+    transitions for the event, the any-state ones for it (unless the state
+    names the event itself), the state's wildcard, the any-state wildcard."""
+    any_on: dict[str, list[On]] = {}
+    for t in spec.any_state:
+        any_on.setdefault(t.event, []).append(t)
+    alphabet = spec.events
+    tables: dict[str, Table] = {}
+    for state in by_name.values():
+        own: dict[str, list[On]] = {}
+        for t in state.on:
+            own.setdefault(t.event, []).append(t)
+        wildcard = tuple(own.get(ANY, ())) + tuple(any_on.get(ANY, ()))
+        table: dict[str, tuple[On, ...]] = {ANY: wildcard}
+        for name in alphabet:
+            named = own.get(name) or any_on.get(name, [])
+            table[name] = tuple(named) + wildcard
+        tables[state.name] = table
+    return tables
+
+
+def _validate(spec: Spec) -> dict[str, State]:
+    name = spec.name
+    if not isinstance(name, str) or not name:
+        raise SpecError(f"name must be a non-empty str, got {name!r}")
+
+    def fail(message: str, state: str | None = None, event: str | None = None) -> SpecError:
+        return SpecError(message, spec=name, state=state, event=event)
+
+    if not callable(spec.classify):
+        raise fail(f"classify must be callable, got {spec.classify!r}")
+    if not isinstance(spec.busy, Busy):
+        raise fail(f"busy must be a Busy policy, got {spec.busy!r}")
+    for field, value in (("queue_limit", spec.queue_limit), ("history_limit", spec.history_limit)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise fail(f"{field} must be an int >= 1, got {value!r}")
+    if not spec.states:
+        raise fail("a spec needs at least one state")
+
+    by_name: dict[str, State] = {}
+    for state in spec.states:
+        if not isinstance(state, State):
+            raise fail(f"states must be State objects, got {state!r}")
+        if not isinstance(state.name, str) or not state.name or state.name == ANY:
+            raise fail(f"state name must be a non-empty str other than {ANY!r}, got {state.name!r}")
+        if state.name in by_name:
+            raise fail("duplicate state", state=state.name)
+        by_name[state.name] = state
+    if not isinstance(spec.initial, str) or spec.initial not in by_name:
+        raise fail(f"initial state {spec.initial!r} is not a declared state")
+
+    def check_target(target: object, state: str | None, event: str | None) -> None:
+        if isinstance(target, _Marker):
+            return
+        if not isinstance(target, str):
+            raise fail(f"target must be a state name, KEEP or STOP, got {target!r}", state, event)
+        if target not in by_name:
+            raise fail(f"target {target!r} is not a declared state", state, event)
+
+    def check_callable(what: str, fn: object, state: str | None, event: str | None) -> None:
+        if fn is not None and not callable(fn):
+            raise fail(f"{what} must be callable, got {fn!r}", state, event)
+
+    def check_on(t: object, state: str | None) -> None:
+        if not isinstance(t, On):
+            raise fail(f"transitions must be On objects, got {t!r}", state)
+        if not isinstance(t.event, str) or not t.event:
+            raise fail(f"event name must be a non-empty str, got {t.event!r}", state)
+        check_target(t.target, state, t.event)
+        check_callable("guard", t.guard, state, t.event)
+        check_callable("action", t.action, state, t.event)
+
+    for t in spec.any_state:
+        check_on(t, None)
+    for state in by_name.values():
+        for t in state.on:
+            check_on(t, state.name)
+        check_callable("enter", state.enter, state.name, None)
+        check_callable("exit", state.exit, state.name, None)
+        if state.final:
+            if state.on or state.timeout is not None:
+                raise fail("a final state ends the session: it cannot have transitions or a "
+                           "timeout", state.name)
+            continue
+        timeout = state.timeout
+        if timeout is not None:
+            _check_timeout(timeout, state.name, fail)
+            check_target(timeout.target, state.name, "timeout")
+            check_callable("timeout action", timeout.action, state.name, "timeout")
+            check_callable("warn", timeout.warn, state.name, "timeout")
+
+    # Graph checks: every non-final state has a way out; every state is reachable.
+    def targets(state: State) -> list[Target]:
+        out: list[Target] = [t.target for t in state.on]
+        out += [t.target for t in spec.any_state if t.event not in {o.event for o in state.on}]
+        if state.timeout is not None:
+            out.append(state.timeout.target)
+        return out
+
+    for state in by_name.values():
+        if state.final:
+            continue
+        exits = [x for x in targets(state) if x is STOP or (isinstance(x, str) and x != state.name)]
+        if not exits and state.timeout is None:
+            raise fail("non-final state has no exit: no transition out and no timeout",
+                       state.name)
+
+    seen = {spec.initial}
+    todo = [spec.initial]
+    while todo:
+        for target in targets(by_name[todo.pop()]):
+            if isinstance(target, str) and target not in seen:
+                seen.add(target)
+                todo.append(target)
+    for state_name in by_name:
+        if state_name not in seen:
+            raise fail(f"state is unreachable from initial state {spec.initial!r}", state_name)
+    return by_name
+
+
+def _check_timeout(timeout: object, state: str, fail: Callable[..., SpecError]) -> None:
+    if not isinstance(timeout, Timeout):
+        raise fail(f"timeout must be a Timeout, got {timeout!r}", state, "timeout")
+    after = timeout.after
+    if not isinstance(after, int | float) or isinstance(after, bool) or not after > 0:
+        raise fail(f"timeout after must be a number > 0, got {after!r}", state, "timeout")
+    warn_before = timeout.warn_before
+    if (warn_before is None) != (timeout.warn is None):
+        raise fail("warn_before and warn go together: set both or neither", state, "timeout")
+    if warn_before is not None:
+        if not isinstance(warn_before, int | float) or isinstance(warn_before, bool):
+            raise fail(f"warn_before must be a number, got {warn_before!r}", state, "timeout")
+        if not 0 < warn_before < after:
+            raise fail(f"warn_before must be > 0 and < after ({after}), got {warn_before}",
+                       state, "timeout")
