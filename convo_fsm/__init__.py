@@ -20,6 +20,7 @@ from convo_fsm.spec import (
     Spec,
     SpecError,
     State,
+    Target,
     Timeout,
     classify_text,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "Spec",
     "SpecError",
     "State",
+    "Target",
     "Timeout",
     "TimerFired",
     "VirtualClock",

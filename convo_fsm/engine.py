@@ -44,7 +44,7 @@ from convo_fsm.session import Session
 from convo_fsm.spec import Action, Busy, EventError, Spec
 from convo_fsm.step import Arm, Force, Input, Result, Run, TimerFired, new_session, step
 
-__all__ = ["Ended", "Engine", "LimitError", "SessionExists", "SessionInfo"]
+__all__ = ["Ended", "Engine", "LimitError", "SessionExists", "SessionInfo", "TraceRecord"]
 
 logger = logging.getLogger("convo_fsm")
 
@@ -69,6 +69,34 @@ class Ended:
     session: Session
     reason: str
     error: BaseException | None = None
+
+
+@attrs.frozen
+class TraceRecord:
+    """One thing the engine did, for an optional `trace` hook (transcripts, test invariants).
+
+    `kind` is one of:
+    - "event": `event` arrived for `key` (`deliver`, also via `dispatch`);
+    - "result": that event was consumed (`consumed` True) or handed back (False);
+    - "step": a change committed: `name` is the event name, "start", "timeout" or "warning",
+      `source` the state left (None for a start), `session` the new session, `event` the raw event;
+    - "force" / "deadline": `Engine.force` / `Engine.set_deadline` committed `session`;
+    - "stop": the host called `Engine.stop` (`reason`);
+    - "reply": a reply with `text` to `key` (caused by `event`);
+    - "end": `session` ended with `reason`.
+    `at` is the clock time.
+    """
+
+    kind: str
+    key: str
+    at: float
+    session: Session | None = None
+    event: Any = None
+    name: str | None = None
+    source: str | None = None
+    text: str | None = None
+    reason: str | None = None
+    consumed: bool | None = None
 
 
 @attrs.frozen
@@ -102,7 +130,8 @@ class Engine:
     `filters` maps a filter kind to a function event -> key (or None); they are
     tried in order by `dispatch`. `send` receives every `Reply` (default: kept
     in `outbox`, the last 10,000). `on_end(Ended)` and `on_error(key, exc)` are
-    optional hooks. `clock` defaults to the running asyncio loop's clock.
+    optional hooks. `clock` defaults to the running asyncio loop's clock. `trace`, if given,
+    is called with a `TraceRecord` for everything the engine does (see `convo_fsm.testing`).
     """
 
     def __init__(
@@ -114,6 +143,7 @@ class Engine:
         on_end: Callable[[Ended], object] | None = None,
         on_error: Callable[[str, BaseException], object] | None = None,
         max_sessions: int = 2_000_000,
+        trace: Callable[[TraceRecord], object] | None = None,
     ) -> None:
         self.clock: Clock = AsyncioClock() if clock is None else clock
         self._filters = tuple((DEFAULT_FILTERS if filters is None else filters).items())
@@ -122,6 +152,7 @@ class Engine:
         self._on_end = on_end
         self._on_error = on_error
         self.max_sessions = max_sessions
+        self._trace = trace
         self._sessions: dict[str, Session] = {}
         self._specs: dict[str, Spec] = {}
         self._busy: dict[str, _Turn] = {}
@@ -159,6 +190,23 @@ class Engine:
                 return key
         raise KeyError(f"no filter kind {kind!r}; registered: {[n for n, _ in self._filters]}")
 
+    def add_filter(self, kind: str, fn: Filter) -> None:
+        """Register one more filter kind; `dispatch` tries it after the earlier ones.
+
+        Kinds are registered once (a host adding a kind the first time it sees it),
+        never per session. The same kind again with the same function is a no-op.
+        """
+        if not isinstance(kind, str) or not kind:
+            raise TypeError(f"a filter kind must be a non-empty str, got {kind!r}")
+        if not callable(fn):
+            raise TypeError(f"filter {kind!r} must be callable, got {fn!r}")
+        for name, old in self._filters:
+            if name == kind:
+                if old is fn:
+                    return
+                raise ValueError(f"filter kind {kind!r} is already registered")
+        self._filters = (*self._filters, (kind, fn))
+
     async def start(
         self,
         spec: Spec,
@@ -192,6 +240,8 @@ class Engine:
         held: _Turn | None = None
         if not reentrant:
             self._check_start(key, spec, replace)
+            if replace:  # end it now: its running action is cancelled, so the turn comes free
+                self.stop(key, "replaced")
             held = await self._take_turn(key, wants_session=False)
             assert held is not None
         try:
@@ -239,9 +289,11 @@ class Engine:
 
     async def deliver(self, key: str, event: Any) -> bool:
         """Give `event` to the session on `key` directly (no filters)."""
+        if self._trace is not None:
+            self._trace(TraceRecord("event", key, self.clock.now(), event=event))
         session = self._sessions.get(key)
         if session is None:
-            return False
+            return self._result(key, event, False)
         turn = self._busy.get(key)
         if turn is not None:
             if turn.task is asyncio.current_task():
@@ -250,19 +302,26 @@ class Engine:
             spec = self._specs[session.spec]
             if spec.busy is Busy.DROP:
                 self._emit(Reply(key, spec.busy_reply, event))
-                return True
+                return self._result(key, event, True)
             if len(turn.inbox) >= spec.queue_limit:
                 logger.warning("inbox of %r is full (%d): event handed back", key, spec.queue_limit)
-                return False
+                return self._result(key, event, False)
             if spec.busy is Busy.INTERRUPT:
                 self._interrupt(turn)
         held = await self._take_turn(key, wants_session=True)
         if held is None:
-            return False
+            return self._result(key, event, False)
         try:
-            return await self._handle(key, event, held)
+            consumed = await self._handle(key, event, held)
         finally:
             self._release(key, held)
+        return consumed if self._trace is None else self._result(key, event, consumed)
+
+    def _result(self, key: str, event: Any, consumed: bool) -> bool:
+        if self._trace is not None:
+            self._trace(TraceRecord("result", key, self.clock.now(), event=event,
+                                    consumed=consumed))
+        return consumed
 
     async def _handle(self, key: str, event: Any, turn: _Turn) -> bool:
         session = self._sessions.get(key)
@@ -301,6 +360,10 @@ class Engine:
     # -- applying a step -------------------------------------------------------------------
     async def _apply(self, key: str, result: Result, ctx: Context, turn: _Turn | None) -> None:
         session = result.session
+        if self._trace is not None:
+            old = self._sessions.get(key)
+            self._trace(TraceRecord("step", key, self.clock.now(), session, ctx.event, ctx.name,
+                                    None if old is None else old.state))
         self._sessions[key] = session
         ctx.session = session
         token = session.data
@@ -455,6 +518,8 @@ class Engine:
         if session is None or session.data is not token:
             return False  # already over, or a newer session lives on this key: leave it alone
         del self._sessions[key]
+        if self._trace is not None:
+            self._trace(TraceRecord("end", key, self.clock.now(), session, reason=reason))
         turn = self._busy.get(key)
         if turn is not None:
             kept: deque[tuple[asyncio.Future[bool], bool]] = deque()
@@ -489,6 +554,8 @@ class Engine:
         """End the session on `key` now. Its running action is cancelled; its queued events
         are handed back. False if there was none."""
         session = self._sessions.get(key)
+        if session is not None and self._trace is not None:
+            self._trace(TraceRecord("stop", key, self.clock.now(), session, reason=reason))
         return session is not None and self._end(key, session.data, reason)
 
     def wait_ended(self, key: str) -> asyncio.Future[Ended]:
@@ -527,6 +594,15 @@ class Engine:
         return sum(1 for _, k, g, _w in self._heap
                    if (s := sessions.get(k)) is not None and s.generation == g)
 
+    def footprint(self) -> dict[str, Any]:
+        """Sizes of the engine's bookkeeping (tests, monitoring): live `sessions`, `busy` keys
+        with their inbox lengths, timer `heap` entries (outdated ones included), keys `waiting`
+        on `wait_ended`, and pending async `sending`s."""
+        return {"sessions": len(self._sessions),
+                "busy": {k: len(t.inbox) for k, t in self._busy.items()},
+                "heap": len(self._heap), "waiting": tuple(self._end_waiters),
+                "sending": len(self._sending)}
+
     def force(self, key: str, state: str) -> Session:
         """Put the session on `key` into `state` (no actions run; timers re-armed)."""
         session = self._require(key)
@@ -534,6 +610,9 @@ class Engine:
         if state not in spec.by_name:
             raise ValueError(f"spec {spec.name!r} has no state {state!r}")
         result = step(spec, session, Force(state), self.clock.now())
+        if self._trace is not None:
+            self._trace(TraceRecord("force", key, self.clock.now(), result.session,
+                                    source=session.state))
         self._sessions[key] = result.session
         self._arm(key, result.session)
         if spec.by_name[state].final:
@@ -546,6 +625,8 @@ class Engine:
         session = self._require(key)
         new = attrs.evolve(session, deadline=deadline, warn_at=None,
                            generation=session.generation + 1, updated=self.clock.now())
+        if self._trace is not None:
+            self._trace(TraceRecord("deadline", key, self.clock.now(), new, source=session.state))
         self._sessions[key] = new
         self._arm(key, new)
         return new
@@ -557,6 +638,9 @@ class Engine:
         return session
 
     def _emit(self, reply: Reply) -> None:
+        if self._trace is not None:
+            self._trace(TraceRecord("reply", reply.to, self.clock.now(), event=reply.event,
+                                    text=reply.text))
         result = self._send(reply)
         if inspect.isawaitable(result):
             fut = asyncio.ensure_future(result)

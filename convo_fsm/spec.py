@@ -101,10 +101,8 @@ def classify_text(event: object) -> str:
             f"cannot classify {type(event).__name__} event {event!r}: "
             "expected a str or an object with a str 'text' attribute"
         )
-    if len(text) > 1 and text[0] == "/":
-        head = text[1:].split(None, 1)
-        if head:
-            return head[0].lower()
+    if len(text) > 1 and text[0] == "/" and not text[1].isspace():
+        return text[1:].split(None, 1)[0].lower()
     return "message"
 
 
@@ -151,6 +149,11 @@ class Timeout:
     warn: Action | None = None
 
 
+def _as_tuple(value: Iterable[Any]) -> tuple[Any, ...]:
+    # A named converter: with `converter=tuple` mypy cannot type State(on=[...]).
+    return tuple(value)
+
+
 @attrs.frozen
 class State:
     """A state: its transitions by event, optional timeout, on-enter/on-exit actions.
@@ -159,15 +162,11 @@ class State:
     """
 
     name: str
-    on: tuple[On, ...] = attrs.field(default=(), converter=tuple)
+    on: tuple[On, ...] = attrs.field(default=(), converter=_as_tuple)
     timeout: Timeout | None = None
     enter: Action | None = None
     exit: Action | None = None
     final: bool = False
-
-
-def _as_tuple(value: Iterable[Any]) -> tuple[Any, ...]:
-    return tuple(value)
 
 
 Table: TypeAlias = Mapping[str, tuple[On, ...]]
