@@ -623,8 +623,8 @@ class Engine:
         """Replace the session's timeout deadline (absolute, clock time); None disarms it.
         The state's warning is dropped. Used by `keep()` in the AstrBot layer."""
         session = self._require(key)
-        new = attrs.evolve(session, deadline=deadline, warn_at=None,
-                           generation=session.generation + 1, updated=self.clock.now())
+        new = session._replace(deadline=deadline, warn_at=None,
+                               generation=session.generation + 1, updated=self.clock.now())
         if self._trace is not None:
             self._trace(TraceRecord("deadline", key, self.clock.now(), new, source=session.state))
         self._sessions[key] = new

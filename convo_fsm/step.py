@@ -14,9 +14,7 @@ passes the chosen transition in `Input.chosen`.
 
 from __future__ import annotations
 
-from typing import Any, TypeAlias
-
-import attrs
+from typing import Any, NamedTuple, TypeAlias
 
 from convo_fsm.context import Context
 from convo_fsm.session import Session
@@ -37,9 +35,12 @@ __all__ = [
 ]
 
 
+# What comes in and goes out are named tuples: one of each is made per event, and a
+# tuple costs a fraction of a frozen attrs instance to build.
+
+
 # -- what comes in ---------------------------------------------------------------------------
-@attrs.frozen
-class Input:
+class Input(NamedTuple):
     """An event named `name` (the raw `event` is what guards and actions see)."""
 
     name: str
@@ -47,43 +48,37 @@ class Input:
     chosen: On | None = None
 
 
-@attrs.frozen
-class TimerFired:
+class TimerFired(NamedTuple):
     """The session's timeout (or, with `warning`, its warning) fell due."""
 
     warning: bool = False
 
 
-@attrs.frozen
-class Force:
+class Force(NamedTuple):
     """Put the session into `state` (admin): timers re-armed, no actions run."""
 
     state: str
 
 
 # -- what goes out ---------------------------------------------------------------------------
-@attrs.frozen
-class Run:
+class Run(NamedTuple):
     action: Action
     what: str
 
 
-@attrs.frozen
-class Arm:
+class Arm(NamedTuple):
     deadline: float | None
     warn_at: float | None
 
 
-@attrs.frozen
-class End:
+class End(NamedTuple):
     reason: str
 
 
 Effect: TypeAlias = Run | Arm | End
 
 
-@attrs.frozen
-class Result:
+class Result(NamedTuple):
     """`handled` is False when no transition wanted the event: the session is unchanged."""
 
     session: Session
@@ -116,8 +111,8 @@ def new_session(spec: Spec, key: str, now: float, data: dict[str, Any] | None = 
 def choose(spec: Spec, session: Session, name: str, event: Any, now: float) -> On | None:
     """The first candidate whose (sync) guard passes, or None."""
     candidates = spec.lookup(session.state, name)
-    if not candidates:
-        return None
+    if not candidates or candidates[0].guard is None:
+        return candidates[0] if candidates else None
     ctx = Context(session, event, name, now)
     for t in candidates:
         if t.guard is None:
@@ -142,7 +137,7 @@ def step(spec: Spec, session: Session, event: Input | TimerFired | Force, now: f
     if isinstance(event, TimerFired):
         timeout = state.timeout
         if event.warning:
-            warned = attrs.evolve(session, warn_at=None, updated=now)
+            warned = session._replace(warn_at=None, updated=now)
             warn = None if timeout is None else timeout.warn
             return Result(warned, (Run(warn, "warn"),) if warn is not None else ())
         if timeout is None:  # a deadline set from outside the table (Engine.set_deadline)
@@ -174,10 +169,9 @@ def _go(spec: Spec, session: Session, state: State, target: Target, action: Acti
                            session.history, session.started, now)
             return Result(same, (Run(action, what),) if action is not None else ())
         deadline, warn_at = _timers(state, now)
-        effects = [Arm(deadline, warn_at)]
-        if action is not None:
-            effects.append(Run(action, what))
-        return Result(_moved(spec, session, session.state, deadline, warn_at, now), tuple(effects))
+        arm = Arm(deadline, warn_at)
+        return Result(_moved(spec, session, session.state, deadline, warn_at, now),
+                      (arm, Run(action, what)) if action is not None else (arm,))
     if target is STOP:
         effects = [Arm(None, None)]
         if state.exit is not None:
