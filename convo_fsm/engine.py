@@ -43,6 +43,7 @@ from convo_fsm.message import DEFAULT_FILTERS, Filter
 from convo_fsm.session import Session
 from convo_fsm.spec import Action, Busy, EventError, Spec
 from convo_fsm.step import Arm, Force, Input, Result, Run, TimerFired, new_session, step
+from convo_fsm.storage.base import Conflict, Policy, Store, fingerprint
 
 __all__ = ["Ended", "Engine", "LimitError", "SessionExists", "SessionInfo", "TraceRecord"]
 
@@ -144,6 +145,7 @@ class Engine:
         on_error: Callable[[str, BaseException], object] | None = None,
         max_sessions: int = 2_000_000,
         trace: Callable[[TraceRecord], object] | None = None,
+        store: Store | None = None,
     ) -> None:
         self.clock: Clock = AsyncioClock() if clock is None else clock
         self._filters = tuple((DEFAULT_FILTERS if filters is None else filters).items())
@@ -159,6 +161,13 @@ class Engine:
         self._heap: list[tuple[float, str, int, bool]] = []
         self._end_waiters: dict[str, list[asyncio.Future[Ended]]] = {}
         self._sending: set[asyncio.Future[Any]] = set()
+        # With a store (convo_fsm.storage): the store's revision of each key we wrote or read,
+        # for compare-and-set, and writes started outside a turn (stop, force, set_deadline).
+        self._store = store
+        self._revs: dict[str, int] = {}
+        self._writes: set[asyncio.Task[None]] = set()
+        self._store_lock = asyncio.Lock()
+        self._closing = False
         self.clock.attach(self)
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -169,7 +178,11 @@ class Engine:
         await self.close()
 
     async def close(self) -> None:
-        """End every session (reason "closed"), cancel running actions and pending sends."""
+        """End every session (reason "closed"), cancel running actions and pending sends.
+        With a store, sessions stay stored (a later `restore` brings them back)."""
+        if self._writes:
+            await asyncio.gather(*self._writes, return_exceptions=True)
+        self._closing = True
         for key in list(self._sessions):
             self.stop(key, "closed")
         self.clock.detach(self)
@@ -252,6 +265,8 @@ class Engine:
             result = new_session(spec, key, self.clock.now(), own)
             ctx = Context(result.session, event, "start", self.clock.now(), self._emit)
             await self._apply(key, result, ctx, held or turn)
+            if self._store is not None:
+                await self._persist(key)
         finally:
             if held is not None:
                 self._release(key, held)
@@ -313,6 +328,8 @@ class Engine:
             return self._result(key, event, False)
         try:
             consumed = await self._handle(key, event, held)
+            if consumed and self._store is not None:
+                await self._persist(key)
         finally:
             self._release(key, held)
         return consumed if self._trace is None else self._result(key, event, consumed)
@@ -507,6 +524,8 @@ class Engine:
             name = "warning" if warning else "timeout"
             ctx = Context(session, None, name, now, self._emit)
             await self._apply(key, step(spec, session, TimerFired(warning), now), ctx, held)
+            if self._store is not None:
+                await self._persist(key)
             return True
         finally:
             self._release(key, held)
@@ -556,7 +575,11 @@ class Engine:
         session = self._sessions.get(key)
         if session is not None and self._trace is not None:
             self._trace(TraceRecord("stop", key, self.clock.now(), session, reason=reason))
-        return session is not None and self._end(key, session.data, reason)
+        if session is None or not self._end(key, session.data, reason):
+            return False
+        if self._store is not None:
+            self._persist_soon(key)
+        return True
 
     def wait_ended(self, key: str) -> asyncio.Future[Ended]:
         """A future resolved with `Ended` when the session now on `key` ends."""
@@ -617,6 +640,8 @@ class Engine:
         self._arm(key, result.session)
         if spec.by_name[state].final:
             self._end(key, session.data, "final")
+        if self._store is not None:
+            self._persist_soon(key)
         return result.session
 
     def set_deadline(self, key: str, deadline: float | None) -> Session:
@@ -629,7 +654,112 @@ class Engine:
             self._trace(TraceRecord("deadline", key, self.clock.now(), new, source=session.state))
         self._sessions[key] = new
         self._arm(key, new)
+        if self._store is not None:
+            self._persist_soon(key)
         return new
+
+    # -- persistence (only with a store) ---------------------------------------------------
+    async def _persist(self, key: str) -> None:
+        """Commit what we now hold for `key`: the live session, or its absence. A store error
+        is logged and never ends a session; a compare-and-set conflict means someone else
+        (`convo-fsm sessions --stop/--force`) changed the record, and theirs wins."""
+        store = self._store
+        assert store is not None
+        async with self._store_lock:
+            if self._closing:
+                return  # closing ends sessions in memory only: they stay stored
+            session = self._sessions.get(key)
+            rev = self._revs.get(key)
+            try:
+                if session is not None:
+                    spec = self._specs[session.spec]
+                    self._revs[key] = await store.save(session, fingerprint(spec), rev)
+                elif rev is not None:
+                    del self._revs[key]
+                    await store.delete(key, rev)
+                return
+            except Conflict as exc:
+                logger.warning("session %r: %s; taking the stored version", key, exc)
+            except Exception:
+                logger.exception("store %r failed to commit session %r", store, key)
+                return
+        await self._reload(key)
+
+    def _persist_soon(self, key: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._persist(key))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def _reload(self, key: str) -> None:
+        """Replace what we hold for `key` by the stored record (after a conflict)."""
+        assert self._store is not None
+        try:
+            stored = await self._store.load(key)
+        except Exception:
+            logger.exception("store %r failed to load session %r", self._store, key)
+            return
+        live = self._sessions.get(key)
+        if live is not None:
+            self._end(key, live.data, "stopped")
+        self._revs.pop(key, None)
+        if stored is not None and stored.session.spec in self._specs:
+            self._adopt(stored.session, stored.rev)
+
+    def _adopt(self, session: Session, rev: int) -> None:
+        self._sessions[session.key] = session
+        self._revs[session.key] = rev
+        self._arm(session.key, session)
+
+    async def restore(self, specs: Iterable[Spec],
+                      policies: Mapping[str, Policy] | None = None) -> list[Session]:
+        """Bring back the store's sessions of `specs` after a restart, then fire at once, in
+        deadline order, the timeouts that fell due while we were down. A stored state a spec
+        no longer has, or a timeout too old, is handled by that spec's `Policy`
+        (convo_fsm.storage). Sessions of other specs stay stored, untouched. Returns the
+        sessions made live (before their due timeouts fired)."""
+        from convo_fsm.storage.restore import decide
+
+        store = self._store
+        if store is None:
+            raise RuntimeError("restore() needs an engine with a store: Engine(store=...)")
+        mine: dict[str, Spec] = {}
+        for spec in specs:
+            if not isinstance(spec, Spec):
+                raise TypeError(f"restore() needs Specs, got {type(spec).__name__}")
+            if self._specs.setdefault(spec.name, spec) is not spec:
+                raise ValueError(f"another spec named {spec.name!r} is already registered")
+            mine[spec.name] = spec
+        now = self.clock.now()
+        live: list[Session] = []
+        resets: list[tuple[Spec, Session]] = []
+        for stored in await store.list():
+            owner = mine.get(stored.session.spec)
+            key = stored.session.key
+            if owner is None or key in self._sessions:
+                continue
+            decision = decide(owner, stored, policies.get(owner.name, Policy())
+                              if policies is not None else Policy(), now)
+            if decision.why:
+                logger.info("restoring session %r: %s: %s", key, decision.why, decision.kind)
+            if decision.kind in ("keep", "moved"):
+                self._adopt(decision.session, stored.rev)
+                live.append(decision.session)
+                if decision.kind == "moved":
+                    await self._persist(key)
+                continue
+            try:
+                await store.delete(key, stored.rev)
+            except Exception:
+                logger.exception("store %r failed to drop session %r", store, key)
+                continue
+            if decision.message is not None:
+                self._emit(Reply(key, decision.message))
+            if decision.kind == "reset":
+                resets.append((owner, decision.session))
+        for spec, old in resets:
+            live.append(await self.start(spec, old.key, data=old.data))
+        await self.fire_due(now)
+        return live
 
     def _require(self, key: str) -> Session:
         session = self._sessions.get(key)
