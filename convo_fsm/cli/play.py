@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from convo_fsm import AsyncioClock, Clock, Engine, Message, Reply, SessionExists, VirtualClock
+from convo_fsm.storage import Store, StoreError, WallClock, open_store
 
 __all__ = ["ScriptError", "register", "run"]
 
@@ -60,6 +61,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--seed", type=int, help="seed for the bot's choices (reproducible games)")
     parser.add_argument("--as", dest="speaker", metavar="NAME[@GROUP]", default=DEFAULT_SPEAKER,
                         help=f"the first speaker (default {DEFAULT_SPEAKER!r})")
+    parser.add_argument("--store", metavar="PATH|memory",
+                        help="where sessions are kept: an SQLite file (a game survives quitting "
+                             "and restarting) or 'memory'; default: "
+                             f"{DEFAULT_STORE} when playing in a terminal, memory for a script")
     parser.set_defaults(func=run)
 
 
@@ -100,8 +105,13 @@ def run(args: argparse.Namespace) -> int:
         lines = iter(sys.stdin.read().splitlines())
     else:
         lines = None
+    try:
+        store = open_store(args.store or ("memory" if scripted else _default_store()))
+    except StoreError as exc:
+        print(f"convo-fsm play: error: --store: {exc}", file=sys.stderr)
+        return 2
     table = Table(args.game, seed=seed, speaker=speaker, virtual=args.virtual, out=out,
-                  echo=scripted)
+                  echo=scripted, store=store)
     try:
         return asyncio.run(table.play(lines))
     except KeyboardInterrupt:
@@ -133,7 +143,7 @@ class Table:
     """One terminal game table: an engine, a clock, the current speaker, a transcript."""
 
     def __init__(self, game: str, *, seed: int, speaker: tuple[str, str | None],
-                 virtual: bool, out: TextIO, echo: bool) -> None:
+                 virtual: bool, out: TextIO, echo: bool, store: Store | None = None) -> None:
         import games
 
         self.game = game
@@ -146,6 +156,7 @@ class Table:
         self.echo = echo
         self.engine: Engine | None = None
         self.t0 = 0.0
+        self.store = store
 
     # -- output ---------------------------------------------------------------------------
     def say(self, line: str) -> None:
@@ -169,9 +180,12 @@ class Table:
 
     # -- the loop -------------------------------------------------------------------------
     async def play(self, lines: Iterator[str] | None) -> int:
-        clock: Clock = self.virtual if self.virtual is not None else AsyncioClock()
-        async with Engine(clock=clock, send=self._print_reply) as engine:
+        clock: Clock = self.virtual if self.virtual is not None else (
+            AsyncioClock() if self.store is None else WallClock())
+        async with Engine(clock=clock, send=self._print_reply, store=self.store) as engine:
             self.engine = engine
+            if self.store is not None:
+                await self._restore(engine)
             self.t0 = clock.now()
             if lines is None:
                 return await self._interactive()
@@ -279,6 +293,30 @@ class Table:
         for s in infos:
             left = "" if s.seconds_left is None else f", {s.seconds_left:g} s left"
             self.note(f"{who(s.key)}: {s.spec} in {s.state!r}{left}")
+
+    async def _restore(self, engine: Engine) -> None:
+        """Bring back this game's stored sessions; their missed timeouts fire now."""
+        assert self.store is not None
+        stored = await self.store.list()
+        if self.virtual is not None and stored:  # virtual time resumes where it stopped
+            await self.virtual.advance(max(0.0, max(s.session.updated for s in stored)
+                                           - self.virtual.now()))
+        restored = await engine.restore([self.spec])
+        if restored:
+            self.note(f"restored {len(restored)} {self.game} session(s) from {self.store!r}")
+
+
+DEFAULT_STORE = "~/.local/state/convo-fsm/play.db"
+
+
+def _default_store() -> str:
+    path = Path(DEFAULT_STORE).expanduser()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create {str(path.parent)!r} for the default store: {exc}; "
+                         "pass --store PATH or --store memory") from exc
+    return str(path)
 
 
 def _read_line(prompt: str) -> str:
