@@ -24,12 +24,14 @@ __all__ = ["DESCRIPTIONS", "GAMES", "GameInfo", "Start", "UnknownGame", "info", 
 GAMES: dict[str, str] = {
     "idiom-chain": "games.idiom_chain:SPEC",
     "guess-number": "games.guess_number:SPEC",
+    "number-bomb": "games.number_bomb:SPEC",
 }
 """Game name -> "module:attribute" of its Spec."""
 
 DESCRIPTIONS: dict[str, str] = {
     "idiom-chain": "成语接龙: continue the chain of four-character idioms; alone or as a group.",
     "guess-number": "Guess the number: higher/lower hints, a limited number of attempts.",
+    "number-bomb": "数字炸弹: a group game; take turns guessing, whoever names the bomb loses.",
 }
 """Game name -> one line saying what the game is."""
 
