@@ -181,7 +181,8 @@ def show_help(ctx: Context) -> None:
 
 def say_bye(ctx: Context) -> None:
     bomb = ctx.data.get("bomb")
-    ctx.reply("Number bomb ended by the host." + (f" The bomb was {bomb}." if bomb is not None else ""))
+    told = "" if bomb is None else f" The bomb was {bomb}."
+    ctx.reply(f"Number bomb ended by the host.{told}")
 
 
 # -- the table ------------------------------------------------------------------------------
