@@ -374,7 +374,8 @@ def _dq_lines(lines: tuple[str, ...]) -> str:
 
 
 def _html(text: str) -> str:
-    return html.escape(text, quote=True)
+    # Brackets too: Graphviz 2.43 rejects an HTML label whose text is a lone "]".
+    return html.escape(text, quote=True).replace("[", "&#91;").replace("]", "&#93;")
 
 
 _FONT: Final = "Helvetica"

@@ -131,8 +131,11 @@ def resolve(target: str) -> Spec:
         known = ", ".join(sorted(registry.GAMES)) or "none"
         raise TargetError(f"unknown game {target!r} (known games: {known}); for any other "
                           "spec give module:attribute")
+    load = getattr(registry, "load", None)
+    if load is None:  # a bare registry: its entries are module:attribute
+        return resolve(registry.GAMES[target])
     try:
-        spec = registry.load(target)
+        spec = load(target)
     except Exception as exc:  # a game module that fails at import: SpecError, ImportError, ...
         raise TargetError(f"game {target!r} cannot be loaded: {exc}") from exc
     if not isinstance(spec, Spec):
@@ -154,8 +157,12 @@ def _games() -> Any:
 def expected(directory: Path) -> Iterator[tuple[Path, str, str]]:
     """(path, format, text) of every generated file, game by game in registry order.
     SVG text is produced lazily by the caller (it needs `dot`): here it is the DOT source."""
-    registry = _games()
-    for name in registry.GAMES:
+    try:
+        names = list(_games().GAMES)
+    except TargetError as exc:  # no registry yet: no game, so no diagram may be there
+        print(f"note: {exc}", file=sys.stderr)
+        names = []
+    for name in names:
         if not _SAFE_NAME.match(name):
             raise TargetError(f"game name {name!r} cannot be a file name in {directory}/")
         spec = resolve(name)
