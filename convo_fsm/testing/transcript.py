@@ -297,12 +297,12 @@ async def areplay(transcript: Transcript | str | Path, spec: Spec | Mapping[str,
                 if name not in specs:
                     raise TranscriptError(f"line {line}: the transcript starts spec {name!r}, "
                                           f"but replay was given {sorted(specs)}")
-                data = record.get("data")
+                data = record.get("data")  # copied below: actions must not edit the recording
                 if not isinstance(data, dict):
                     raise TranscriptError(f"line {line}: a start needs its 'data' object")
                 tasks.append(asyncio.ensure_future(engine.start(
-                    specs[name], key, data=data, event=decode_event(record.get("event"), line),
-                    replace=True)))
+                    specs[name], key, data=_snapshot(data),
+                    event=decode_event(record.get("event"), line), replace=True)))
             elif kind == "event":
                 event = decode_event(record.get("event"), line)
                 tasks.append(asyncio.ensure_future(engine.deliver(key, event)))
