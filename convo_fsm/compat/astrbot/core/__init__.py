@@ -1,0 +1,1 @@
+"""`astrbot.core` on convo_fsm: only `core.utils.session_waiter`."""

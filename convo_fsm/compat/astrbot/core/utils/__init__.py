@@ -1,0 +1,1 @@
+"""`astrbot.core.utils` on convo_fsm: only `session_waiter`."""

@@ -1,0 +1,219 @@
+"""`PluginHost`: runs AstrBot-style plugins with no AstrBot installed.
+
+    host = PluginHost()
+    host.load(IdiomPlugin)
+    await host.send("/idiom-chain", sender="alice")   # -> ["Please send an idiom~"]
+    await host.advance(61)                            # -> ["You timed out!"]
+
+An incoming message goes first to the engine (session waiters and convo_fsm specs); if no
+session takes it, to the `filter.command` handlers of the loaded plugins, in load order,
+until one stops the event. A command handler runs as a task of its own because it may
+suspend in `await waiter(event)` for the whole conversation (as it does in AstrBot's
+pipeline); `send` returns once every handler it woke has finished or is suspended in a
+waiter. The replies are the texts of everything sent meanwhile: `event.send(...)`, results
+an async-generator handler yields (or a coroutine handler returns), `ctx.reply` of specs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from convo_fsm.clock import Clock, VirtualClock
+from convo_fsm.compat.astrbot.api.event import AstrMessageEvent, MessageChain, filter
+from convo_fsm.compat.astrbot.api.star import Context, Star
+from convo_fsm.compat.astrbot.runtime import Runtime, park_hook
+from convo_fsm.context import Reply
+from convo_fsm.engine import Ended
+
+__all__ = ["PluginHost"]
+
+logger = logging.getLogger("convo_fsm.astrbot")
+
+Handler = Callable[[AstrMessageEvent], Any]
+
+
+class _Run:
+    """A command handler's task and whether it is suspended in a session waiter."""
+
+    __slots__ = ("parked", "task")
+
+    def __init__(self) -> None:
+        self.parked = False
+        self.task: asyncio.Task[None] | None = None
+
+
+class PluginHost:
+    """Loads `Star` plugins and feeds them messages. The clock is virtual unless given."""
+
+    def __init__(self, *, clock: Clock | None = None) -> None:
+        self.clock: Clock = VirtualClock() if clock is None else clock
+        self.runtime = Runtime(clock=self.clock, send=self._spec_reply)
+        self.plugins: list[Star] = []
+        self.errors: list[BaseException] = []  # exceptions plugin handlers let escape
+        self.sent: list[tuple[str, str]] = []  # every (unified_msg_origin, text), in order
+        self._commands: dict[str, list[Handler]] = {}
+        self._runs: set[_Run] = set()
+        self._changed: asyncio.Future[None] | None = None
+
+    @property
+    def engine(self) -> Any:
+        return self.runtime.engine
+
+    # -- plugins ---------------------------------------------------------------------------
+    def load(self, plugin_class: type[Star], config: dict[str, Any] | None = None) -> Star:
+        """Instantiate `plugin_class` and register its `filter.command` handlers."""
+        if not (isinstance(plugin_class, type) and issubclass(plugin_class, Star)):
+            raise TypeError(f"load() needs a Star subclass, got {plugin_class!r}")
+        star = plugin_class(Context(self)) if config is None else plugin_class(
+            Context(self), config)
+        found = 0
+        for name in dir(plugin_class):
+            fn = inspect.getattr_static(plugin_class, name, None)
+            names = getattr(fn, filter.COMMANDS_ATTR, None)
+            if not names:
+                continue
+            handler = getattr(star, name)
+            for command in names:
+                self._commands.setdefault(command, []).append(handler)
+            found += 1
+        if not found:
+            raise ValueError(f"{plugin_class.__name__} has no filter.command handlers")
+        self.plugins.append(star)
+        return star
+
+    @property
+    def commands(self) -> list[str]:
+        return sorted(self._commands)
+
+    # -- messages --------------------------------------------------------------------------
+    def event(self, text: str, sender: str = "alice", group: str | None = None,
+              platform: str = "local", **kw: Any) -> AstrMessageEvent:
+        """An event as this host builds it (its `send` reaches the host)."""
+        return AstrMessageEvent(text, sender, group, platform, outlet=self._outlet,
+                                runtime=self.runtime, **kw)
+
+    async def send(self, text: str, sender: str = "alice", group: str | None = None,
+                   platform: str = "local", **kw: Any) -> list[str]:
+        """Deliver one message; return the texts of the replies it caused, in order."""
+        return await self.deliver(self.event(text, sender, group, platform, **kw))
+
+    async def deliver(self, event: AstrMessageEvent) -> list[str]:
+        start = len(self.sent)
+        if not await self.runtime.dispatch(event):
+            handlers = self._match(event.message_str)
+            if handlers:
+                self._spawn(handlers, event)
+        await self._settle()
+        return [text for _, text in self.sent[start:]]
+
+    async def advance(self, seconds: float) -> list[str]:
+        """Let `seconds` of virtual time pass; return the replies timeouts caused."""
+        if not isinstance(self.clock, VirtualClock):
+            raise TypeError("advance() needs the host's default VirtualClock")
+        start = len(self.sent)
+        await self.clock.advance(seconds)
+        await self._settle()
+        return [text for _, text in self.sent[start:]]
+
+    async def send_message(self, session: str, message_chain: MessageChain) -> bool:
+        """`Context.send_message`: a proactive message to the chat `session`."""
+        self.sent.append((session, message_chain.render()))
+        return True
+
+    async def close(self) -> None:
+        """End every session and every suspended handler; call `terminate` on plugins."""
+        await self.runtime.engine.close()
+        await self._settle()
+        for run in list(self._runs):
+            if run.task is not None:
+                run.task.cancel()
+        await asyncio.gather(*(r.task for r in self._runs if r.task), return_exceptions=True)
+        for star in self.plugins:
+            await star.terminate()
+
+    async def __aenter__(self) -> PluginHost:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- internals --------------------------------------------------------------------------
+    def _match(self, text: str) -> list[Handler]:
+        if len(text) < 2 or text[0] != "/":
+            return []
+        head = text[1:].split(None, 1)
+        return list(self._commands.get(head[0], ())) if head else []
+
+    def _outlet(self, event: AstrMessageEvent, chain: MessageChain) -> None:
+        self.sent.append((event.unified_msg_origin, chain.render()))
+
+    def _spec_reply(self, reply: Reply) -> None:
+        self.sent.append((reply.to, reply.text))
+
+    def _spawn(self, handlers: list[Handler], event: AstrMessageEvent) -> None:
+        run = _Run()
+        task = asyncio.get_running_loop().create_task(self._drive(run, handlers, event))
+        run.task = task
+        self._runs.add(run)
+        task.add_done_callback(lambda _: self._runs.discard(run))
+
+    async def _drive(self, run: _Run, handlers: list[Handler], event: AstrMessageEvent) -> None:
+        park_hook.set(lambda fut: self._park(run, fut))  # this task's context only
+        for handler in handlers:
+            try:
+                result = handler(event)
+                if inspect.isasyncgen(result):
+                    async for item in result:
+                        await self._result(event, item)
+                elif inspect.isawaitable(result):
+                    await self._result(event, await result)
+            except Exception as exc:
+                logger.exception("plugin handler %s failed on %r", _name(handler), event)
+                self.errors.append(exc)
+            if event.is_stopped():
+                break
+
+    @staticmethod
+    async def _result(event: AstrMessageEvent, item: Any) -> None:
+        if item is None:
+            return
+        if isinstance(item, str):
+            item = event.plain_result(item)
+        if isinstance(item, MessageChain):
+            await event.send(item)
+        else:
+            raise TypeError(f"a handler yielded {type(item).__name__}, not a result")
+
+    def _park(self, run: _Run, resume: asyncio.Future[Ended]) -> None:
+        run.parked = True
+        self._poke()
+
+        def unpark(_: object) -> None:
+            run.parked = False  # runnable again from this moment: _settle waits for it
+            self._poke()
+
+        resume.add_done_callback(unpark)
+
+    def _poke(self) -> None:
+        if self._changed is not None and not self._changed.done():
+            self._changed.set_result(None)
+
+    async def _settle(self) -> None:
+        """Wait until every handler task is done or suspended in a waiter."""
+        loop = asyncio.get_running_loop()
+        for _ in range(3):
+            await asyncio.sleep(0)  # let callbacks resolved just now reach their tasks
+        while True:
+            active = [r.task for r in self._runs if not r.parked and r.task is not None]
+            if not active:
+                return
+            self._changed = loop.create_future()
+            await asyncio.wait([*active, self._changed], return_when=asyncio.FIRST_COMPLETED)
+
+
+def _name(fn: object) -> str:
+    return getattr(fn, "__qualname__", None) or repr(fn)
