@@ -419,7 +419,10 @@ def to_dot(g: Graph, live: LiveState | None = None) -> str:
         # One line per transition; several lines are left-justified (\l ends each one).
         text = _dq(labels[0]) if len(labels) == 1 else _dq_lines(labels)
         if dashed:
-            out.append(f'    {source} -> {target} [label={text}, style=dashed, '
+            # A timeout leaves from its state's lower right corner: clear of the self-loop
+            # labels on the right, and of most edges leaving from the bottom.
+            port = "" if source == target else ", tailport=se"
+            out.append(f'    {source} -> {target} [label={text}, style=dashed{port}, '
                        'color="#666666", fontcolor="#444444"];')
         else:
             out.append(f"    {source} -> {target} [label={text}];")
