@@ -1,0 +1,112 @@
+"""`convo-fsm play`: listing, errors with exit status 2, scripts from a file or stdin."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from games_kit import play, replies
+
+import games
+from convo_fsm.cli import main
+from convo_fsm.cli.play import ScriptError, parse_speaker, who
+
+
+def test_list_names_every_game_with_its_description(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["play", "--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(games.GAMES) >= 3
+    for line, (name, description) in zip(lines, games.DESCRIPTIONS.items(), strict=True):
+        assert line.split()[0] == name
+        assert line.endswith(description)
+
+
+def test_registry_loads_every_game_and_rejects_unknown_names() -> None:
+    assert set(games.GAMES) == set(games.DESCRIPTIONS)
+    for name in games.GAMES:
+        assert games.load(name).name == name
+        assert games.info(name).description == games.DESCRIPTIONS[name]
+    with pytest.raises(games.UnknownGame, match=r"unknown game 'chess'.*idiom-chain"):
+        games.load("chess")
+    with pytest.raises(LookupError):
+        games.start("chess", None, "", seed=1)
+
+
+def test_unknown_game_is_an_error_with_status_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["play", "chess", "--virtual"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown game 'chess'" in err and "guess-number" in err
+
+
+def test_no_game_is_an_error_with_status_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["play"]) == 2
+    assert "--list" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("line", "problem"), [
+    ("/as", "expected NAME or NAME@GROUP"),
+    ("/as bob@", "expected NAME or NAME@GROUP"),
+    ("/as a b", "expected NAME or NAME@GROUP"),
+    ("/wait", "/wait needs a number of seconds"),
+    ("/wait soon", "/wait needs a number of seconds, got 'soon'"),
+    ("/wait -5", "/wait needs 0 to"),
+    ("/wait nan", "/wait needs 0 to"),
+])
+def test_a_malformed_script_line_stops_with_status_2(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, problem: str) -> None:
+    script = f"/start\n{line}\nexit\n"
+    code, out, err = play(tmp_path, capsys, "guess-number", script, "--virtual", "--seed", "1")
+    assert code == 2
+    assert f"script line 2: {problem}" in err
+    assert "exit" not in out.splitlines()[-1]  # nothing after the bad line was played
+    assert len(replies(out)) == 1  # the start went through before it
+
+
+def test_missing_script_file_is_status_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                         ) -> None:
+    assert main(["play", "guess-number", "--script", str(tmp_path / "nope.txt")]) == 2
+    assert "cannot read script" in capsys.readouterr().err
+
+
+def test_stdin_that_is_not_a_terminal_is_played_as_a_script(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("/start 1-3 2\nhelp\n/quit\n/start\n"))
+    assert main(["play", "guess-number", "--virtual", "--seed", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "you> /start 1-3 2" in out
+    assert "from 1 to 3" in out and "Send a whole number from 1 to 3" in out
+    assert "you> /start\n" not in out  # /quit ended the script
+
+
+def test_messages_nobody_takes_get_a_note_and_bad_start_options_are_not_fatal(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    script = "hello\n/start 5-1\n/start 1-10 0\n/start 1-10 3\n/start\n"
+    code, out, _ = play(tmp_path, capsys, "guess-number", script, "--virtual", "--seed", "1")
+    assert code == 0
+    assert "(no game is running for you: /start to play guess-number)" in out
+    assert "cannot start guess-number: range '5-1' must have LOW < HIGH" in out
+    assert "attempts must be from 1 to 100, got 0" in out
+    assert "a guess-number game is already running for you" in out
+    assert len(replies(out)) == 1
+
+
+def test_the_same_seed_replays_the_same_game(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    script = "/start\nhint\n/as bob@g\n/start\nhint\n"
+    runs = {seed: play(tmp_path, capsys, "idiom-chain", script, "--virtual", "--seed", seed)[1]
+            for seed in ("1", "2", "3")}
+    again = play(tmp_path, capsys, "idiom-chain", script, "--virtual", "--seed", "1")[1]
+    assert again == runs["1"]
+    assert len(set(runs.values())) > 1  # and the seed does choose
+
+
+def test_speakers_and_keys_read_as_people_say_them() -> None:
+    assert parse_speaker("alice") == ("alice", None)
+    assert parse_speaker(" bob@g1 ") == ("bob", "g1")
+    for bad in ("", "a@b@c", "/x", "a b"):
+        with pytest.raises(ScriptError):
+            parse_speaker(bad)
+    assert who("local:user:alice") == "alice"
+    assert who("local:group:g1") == "@g1"
+    assert who("local:group:g1:bob") == "bob@g1"
