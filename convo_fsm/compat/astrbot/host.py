@@ -12,6 +12,8 @@ suspend in `await waiter(event)` for the whole conversation (as it does in AstrB
 pipeline); `send` returns once every handler it woke has finished or is suspended in a
 waiter. The replies are the texts of everything sent meanwhile: `event.send(...)`, results
 an async-generator handler yields (or a coroutine handler returns), `ctx.reply` of specs.
+When sends overlap (tasks), each gets the replies its own event caused; replies with no
+cause in flight (a suspended handler resuming, a timer) go to every call under way.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 from convo_fsm.clock import Clock, VirtualClock
 from convo_fsm.compat.astrbot.api.event import AstrMessageEvent, MessageChain, filter
 from convo_fsm.compat.astrbot.api.star import Context, Star
-from convo_fsm.compat.astrbot.runtime import Runtime, park_hook
+from convo_fsm.compat.astrbot.runtime import EventView, Runtime, park_hook
 from convo_fsm.context import Reply
 from convo_fsm.engine import Ended
 
@@ -55,6 +57,8 @@ class PluginHost:
         self.plugins: list[Star] = []
         self.errors: list[BaseException] = []  # exceptions plugin handlers let escape
         self.sent: list[tuple[str, str]] = []  # every (unified_msg_origin, text), in order
+        self._owners: list[int] = []  # per `sent` entry: id of the in-flight event causing it
+        self._in_flight: set[int] = set()
         self._commands: dict[str, list[Handler]] = {}
         self._runs: set[_Run] = set()
         self._changed: asyncio.Future[None] | None = None
@@ -102,13 +106,20 @@ class PluginHost:
         return await self.deliver(self.event(text, sender, group, platform, **kw))
 
     async def deliver(self, event: AstrMessageEvent) -> list[str]:
+        """Like `send`, for an event built with `event(...)`."""
         start = len(self.sent)
-        if not await self.runtime.dispatch(event):
-            handlers = self._match(event.message_str)
-            if handlers:
-                self._spawn(handlers, event)
-        await self._settle()
-        return [text for _, text in self.sent[start:]]
+        me = id(event)
+        self._in_flight.add(me)
+        try:
+            if not await self.runtime.dispatch(event):
+                handlers = self._match(event.message_str)
+                if handlers:
+                    self._spawn(handlers, event)
+            await self._settle()
+        finally:
+            self._in_flight.discard(me)
+        return [text for (_, text), owner in zip(self.sent[start:], self._owners[start:],
+                                                  strict=True) if owner in (0, me)]
 
     async def advance(self, seconds: float) -> list[str]:
         """Let `seconds` of virtual time pass; return the replies timeouts caused."""
@@ -119,9 +130,13 @@ class PluginHost:
         await self._settle()
         return [text for _, text in self.sent[start:]]
 
+    def _record(self, origin: str, text: str, cause: object) -> None:
+        self.sent.append((origin, text))
+        self._owners.append(id(cause) if id(cause) in self._in_flight else 0)
+
     async def send_message(self, session: str, message_chain: MessageChain) -> bool:
         """`Context.send_message`: a proactive message to the chat `session`."""
-        self.sent.append((session, message_chain.render()))
+        self._record(session, message_chain.render(), None)
         return True
 
     async def close(self) -> None:
@@ -149,10 +164,11 @@ class PluginHost:
         return list(self._commands.get(head[0], ())) if head else []
 
     def _outlet(self, event: AstrMessageEvent, chain: MessageChain) -> None:
-        self.sent.append((event.unified_msg_origin, chain.render()))
+        self._record(event.unified_msg_origin, chain.render(), event)
 
     def _spec_reply(self, reply: Reply) -> None:
-        self.sent.append((reply.to, reply.text))
+        view = reply.event
+        self._record(reply.to, reply.text, view.origin if isinstance(view, EventView) else None)
 
     def _spawn(self, handlers: list[Handler], event: AstrMessageEvent) -> None:
         run = _Run()
