@@ -33,6 +33,7 @@ import re
 from typing import Any
 
 from convo_fsm import KEEP, STOP, Context, On, Spec, State, Timeout
+from convo_fsm.spec import Target
 from games import Start
 from games._common import as_int, classifier, speaker
 
@@ -49,11 +50,12 @@ MAX_PLAYERS = 50
 # -- who is who ------------------------------------------------------------------------------
 def current(data: dict[str, Any]) -> str:
     players: list[str] = data["players"]
-    return players[data["turn"] % len(players)]
+    turn: int = data["turn"]
+    return players[turn % len(players)]
 
 
 def is_host(ctx: Context) -> bool:
-    return speaker(ctx) == ctx.data["host"]
+    return speaker(ctx) == str(ctx.data["host"])
 
 
 def is_new(ctx: Context) -> bool:
@@ -186,7 +188,7 @@ def say_bye(ctx: Context) -> None:
 
 
 # -- the table ------------------------------------------------------------------------------
-def turn(after_guess: str) -> list[On]:
+def turn(after_guess: Target) -> list[On]:
     """A turn's rules, the same in `playing` and `skipped`; a safe guess goes to
     `after_guess`."""
     return [

@@ -29,6 +29,7 @@ import asyncio
 import random
 import re
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
@@ -206,11 +207,10 @@ class Table:
         self.say(f"{self.game}: {games.DESCRIPTIONS[self.game]}")
         self.say(f"Type /start to play, /help for the game's commands, /quit to leave "
                  f"(seed {self.seed}{', virtual clock' if self.virtual else ''}).")
-        loop = asyncio.get_running_loop()
+        reader = _Reader(asyncio.get_running_loop())
         while True:
-            try:
-                line = await loop.run_in_executor(None, _read_line, self.prompt)
-            except EOFError:
+            line = await reader.read(self.prompt)
+            if line is None:
                 self.say("")
                 return 0
             try:
@@ -291,7 +291,7 @@ class Table:
         if not infos:
             self.note("no live sessions")
         for s in infos:
-            left = "" if s.seconds_left is None else f", {s.seconds_left:g} s left"
+            left = "" if s.seconds_left is None else f", {s.seconds_left:.0f} s left"
             self.note(f"{who(s.key)}: {s.spec} in {s.state!r}{left}")
 
     async def _restore(self, engine: Engine) -> None:
@@ -319,5 +319,32 @@ def _default_store() -> str:
     return str(path)
 
 
-def _read_line(prompt: str) -> str:
-    return input(prompt)
+class _Reader:
+    """Reads the terminal in a daemon thread (with `input`'s line editing) while the loop runs
+    timers. One line at a time, each with the prompt of the speaker at that moment; a daemon,
+    so a pending `input` never keeps the process alive after /quit or Ctrl-C."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._lines: asyncio.Queue[str | None] = asyncio.Queue()
+        self._wanted = threading.Event()
+        self._prompt = ""
+        threading.Thread(target=self._run, name="convo-fsm-play-stdin", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            self._wanted.wait()
+            self._wanted.clear()
+            try:
+                line: str | None = input(self._prompt)
+            except (EOFError, OSError):
+                line = None
+            self._loop.call_soon_threadsafe(self._lines.put_nowait, line)
+            if line is None:
+                return
+
+    async def read(self, prompt: str) -> str | None:
+        """The next line, None at the end of input."""
+        self._prompt = prompt
+        self._wanted.set()
+        return await self._lines.get()
