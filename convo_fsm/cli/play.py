@@ -8,6 +8,7 @@ in a private chat). Lines the terminal itself understands:
     /as NAME@GROUP        speak as NAME in group GROUP
     /wait SECONDS         let time pass (--virtual: instantly; otherwise for real)
     /sessions             list the live sessions, their state and time left
+    /diagram              the speaker's session as a Mermaid diagram, its state highlighted
     /quit                 leave (end of input too)
     # ...                 a comment (blank lines are skipped too)
 
@@ -51,7 +52,8 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "play", help="play a game in the terminal",
         description="Play a game from the `games` package as a terminal chat.",
-        epilog="Lines: /start [OPTIONS], /as NAME[@GROUP], /wait SECONDS, /sessions, /quit; "
+        epilog="Lines: /start [OPTIONS], /as NAME[@GROUP], /wait SECONDS, /sessions, /diagram, "
+               "/quit; "
                "anything else is a chat message from the current speaker.")
     parser.add_argument("game", nargs="?", help="the game to play (see --list)")
     parser.add_argument("--list", action="store_true", help="list the games and exit")
@@ -239,6 +241,9 @@ class Table:
         if command == "/sessions":
             self._sessions()
             return True
+        if command == "/diagram":
+            self._diagram()
+            return True
         name, group = self.speaker
         message = Message(line.rstrip("\r\n"), sender=name, group=group)
         if await engine.dispatch(message):
@@ -283,6 +288,21 @@ class Table:
         engine = self.engine
         assert engine is not None
         return any(engine.key(kind, message) in engine for kind in ("member", "group"))
+
+    def _diagram(self) -> None:
+        """Print the Mermaid diagram of the speaker's session, its state highlighted."""
+        from convo_fsm.diagram import render_live
+
+        engine = self.engine
+        assert engine is not None
+        name, group = self.speaker
+        message = Message("/diagram", sender=name, group=group)
+        for kind in ("member", "group"):
+            key = engine.key(kind, message)
+            if key in engine:
+                self.say(render_live(engine, key, "mermaid"))
+                return
+        self.note(f"no game is running for {self.prompt[:-2]}: nothing to draw")
 
     def _sessions(self) -> None:
         engine = self.engine

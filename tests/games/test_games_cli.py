@@ -110,3 +110,15 @@ def test_speakers_and_keys_read_as_people_say_them() -> None:
     assert who("local:user:alice") == "alice"
     assert who("local:group:g1") == "@g1"
     assert who("local:group:g1:bob") == "bob@g1"
+
+
+def test_diagram_draws_the_speakers_session_with_its_state_highlighted(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    script = "/diagram\n/as ann@g\n/start\n/as ben@g\njoin\n/diagram\n"
+    code, out, _ = play(tmp_path, capsys, "number-bomb", script, "--virtual", "--seed", "1")
+    assert code == 0
+    assert "(no game is running for you: nothing to draw)" in out
+    drawing = out[out.index("%% State diagram of spec 'number-bomb'"):]
+    assert "flowchart" in drawing
+    ready = next(line for line in drawing.splitlines() if "<b>ready</b>" in line)
+    assert "now here: 30s left" in ready  # ben joined: the group's game is in `ready`
