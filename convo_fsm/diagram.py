@@ -58,13 +58,17 @@ __all__ = [
     "LiveState",
     "Node",
     "callable_name",
+    "dot_digest",
     "graph",
     "live_state",
     "one_line",
     "render",
     "render_live",
     "seconds",
+    "svg_digest",
     "svg_from_dot",
+    "to_dot",
+    "to_mermaid",
 ]
 
 Format = Literal["mermaid", "dot", "svg"]
