@@ -1,0 +1,416 @@
+"""RESULTS.md and the PNG plots, from the `results.json` a run saved."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["LABELS", "write"]
+
+Result = dict[str, Any]
+
+LABELS: dict[tuple[str, str, str], str] = {
+    ("convo_fsm", "deliver", "route"): "convo_fsm Engine.dispatch",
+    ("convo_fsm", "deliver", "direct"): "convo_fsm Engine.deliver",
+    ("astrbot", "deliver", "route"): "AstrBot ProcessStage.process",
+    ("astrbot", "deliver", "direct"): "AstrBot SessionWaiter.trigger",
+    ("compat", "deliver", "route"): "convo_fsm compat session_waiter",
+    ("ptb", "deliver", "route"): "PTB ConversationHandler",
+    ("convo_fsm", "ordinary", "route"): "convo_fsm Engine.dispatch",
+    ("astrbot", "ordinary", "route"): "AstrBot ProcessStage.process",
+    ("compat", "ordinary", "route"): "convo_fsm compat session_waiter",
+    ("convo-step", "step", ""): "convo_fsm step()",
+    ("dict-fsm", "step", ""): "dict FSM (same work)",
+    ("dict-lookup", "step", ""): "dict lookup only",
+    ("transitions", "step", ""): "transitions Machine",
+    ("transitions-async", "step", ""): "transitions AsyncMachine",
+}
+PLOTS = ("deliver.png", "ordinary.png", "step.png", "memory.png", "lifecycle.png")
+
+
+class Index:
+    def __init__(self, results: Iterable[Result]) -> None:
+        self.ok: dict[tuple[str, str, str, int], Result] = {}
+        self.errors: list[Result] = []
+        for r in results:
+            if "error" in r:
+                self.errors.append(r)
+            else:
+                self.ok[(r["system"], r["workload"], r["mode"], r["size"])] = r
+
+    def get(self, system: str, workload: str, mode: str, size: int) -> Result | None:
+        return self.ok.get((system, workload, mode, size))
+
+    def sizes(self, workload: str) -> list[int]:
+        return sorted({k[3] for k in self.ok if k[1] == workload})
+
+    def series(self, workload: str) -> list[tuple[str, str, str]]:
+        seen = {(k[0], k[1], k[2]) for k in self.ok if k[1] == workload}
+        return [k for k in LABELS if k in seen] + sorted(seen - set(LABELS))
+
+    def us(self, system: str, workload: str, mode: str, size: int) -> float | None:
+        r = self.get(system, workload, mode, size)
+        return None if r is None else float(r["us_per_event"]["median"])
+
+
+def n_fmt(n: int) -> str:
+    for unit, div in (("M", 1_000_000), ("k", 1_000)):
+        if n >= div and n % div == 0:
+            return f"{n // div}{unit}"
+    return str(n)
+
+
+def g(x: float | None, digits: int = 3) -> str:
+    if x is None or math.isnan(x):
+        return "–"
+    if x == 0:
+        return "0"
+    mag = math.floor(math.log10(abs(x)))
+    decimals = max(0, digits - 1 - mag)
+    return f"{x:,.{decimals}f}"
+
+
+def spread(r: Result | None, key: str = "us_per_event", scale: float = 1.0) -> str:
+    if r is None:
+        return "–"
+    s = r[key]
+    return f"{g(s['median'] * scale)} ({g(s['min'] * scale)}–{g(s['max'] * scale)})"
+
+
+def ratio(num: float | None, den: float | None) -> str:
+    if num is None or den is None or den == 0:
+        return "–"
+    return f"{g(num / den)}x"
+
+
+def table(head: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
+            *("| " + " | ".join(r) + " |" for r in rows), ""]
+
+
+# -- sections -------------------------------------------------------------------------------
+def per_event_section(ix: Index, workload: str, pairs: list[tuple[tuple[str, str, str],
+                                                                  tuple[str, str, str]]]
+                      ) -> list[str]:
+    """Rows: sizes. Columns: each series' µs/event median (min–max) and events/s, then the
+    ratio of each (peer, ours) pair."""
+    series = ix.series(workload)
+    head = ["sessions"] + [f"{LABELS.get(s, s[0])} µs/event (min–max)" for s in series]
+    head += [f"{LABELS[p]} / {LABELS[o]}" for p, o in pairs if p in series and o in series]
+    rows = []
+    for n in ix.sizes(workload):
+        row = [n_fmt(n)]
+        for s in series:
+            r = ix.get(s[0], s[1], s[2], n)
+            row.append("–" if r is None else
+                       f"{spread(r)}; {g(1e6 / r['us_per_event']['median'])} ev/s")
+        for p, o in pairs:
+            if p in series and o in series:
+                row.append(ratio(ix.us(*p, n), ix.us(*o, n)))
+        rows.append(row)
+    return table(head, rows)
+
+
+def memory_section(ix: Index) -> list[str]:
+    systems = [s for s in ("convo_fsm", "compat", "astrbot")
+               if any(k[0] == s and k[1] == "memory" for k in ix.ok)]
+    names = {"convo_fsm": "convo_fsm", "compat": "convo_fsm compat", "astrbot": "AstrBot"}
+    head = ["sessions"]
+    for s in systems:
+        head += [f"{names[s]} B/session (tracemalloc)", f"{names[s]} B/session (RSS)",
+                 f"{names[s]} tasks/session"]
+    if "astrbot" in systems:
+        head.append("AstrBot / convo_fsm (tracemalloc)")
+    rows = []
+    for n in ix.sizes("memory"):
+        row = [n_fmt(n)]
+        for s in systems:
+            tm, rss = ix.get(s, "memory", "tracemalloc", n), ix.get(s, "memory", "rss", n)
+            row += [g(tm["bytes_per_session"]) if tm else "–",
+                    g(rss["bytes_per_session"]) if rss else "–",
+                    g((tm or rss or {}).get("tasks_per_session"))]
+        if "astrbot" in systems:
+            a, c = ix.get("astrbot", "memory", "tracemalloc", n), ix.get(
+                "convo_fsm", "memory", "tracemalloc", n)
+            row.append(ratio(a and a["bytes_per_session"], c and c["bytes_per_session"]))
+        rows.append(row)
+    return table(head, rows)
+
+
+def lifecycle_section(ix: Index) -> list[str]:
+    systems = [s for s in ("convo_fsm", "astrbot", "ptb")
+               if any(k[0] == s and k[1] == "lifecycle" for k in ix.ok)]
+    names = {"convo_fsm": "convo_fsm", "astrbot": "AstrBot", "ptb": "PTB"}
+    head = ["sessions", "measure"] + [f"{names[s]} s (min–max)" for s in systems]
+    if "astrbot" in systems:
+        head.append("AstrBot / convo_fsm")
+    rows = []
+    what = {"start_s": "start N", "stop_s": "stop N, random order (until all ended)",
+            "stop_block_s": "longest event-loop block while stopping",
+            "expire_lag_s": "N due at once: last fired, after the deadline",
+            "expire_block_s": "longest event-loop block while expiring"}
+    for n in ix.sizes("lifecycle"):
+        for key, label in what.items():
+            row = [n_fmt(n), label]
+            for s in systems:
+                r = ix.get(s, "lifecycle", "", n)
+                row.append(spread(r, key) if r is not None and key in r else "–")
+            if "astrbot" in systems:
+                a = ix.get("astrbot", "lifecycle", "", n)
+                c = ix.get("convo_fsm", "lifecycle", "", n)
+                row.append(ratio(a and a[key]["median"], c and c[key]["median"])
+                           if a and c and key in a and key in c else "–")
+            rows.append(row)
+    return table(head, rows)
+
+
+def targets(ix: Index) -> list[str]:
+    rows: list[list[str]] = []
+
+    def add(target: str, measured: str, ok: bool | None) -> None:
+        rows.append([target, measured, "–" if ok is None else ("met" if ok else "**missed**")])
+
+    conv = ("convo_fsm", "deliver", "route")
+    step_sizes = [n for n in ix.sizes("step") if ix.us("convo-step", "step", "", n)
+                  and ix.us("dict-fsm", "step", "", n)]
+    if step_sizes:
+        rs = [ix.us("convo-step", "step", "", n) / ix.us("dict-fsm", "step", "", n)  # type: ignore[operator]
+              for n in step_sizes]
+        add("pure step within 4x of a hand-written dict FSM doing the same work",
+            ", ".join(f"{g(r)}x at {n_fmt(n)}" for r, n in zip(rs, step_sizes, strict=True)),
+            max(rs) <= 4)
+    for name, key in (("delivery to a waiting session", conv),
+                      ("an ordinary (non-session) message", ("convo_fsm", "ordinary", "route"))):
+        pts = [(n, ix.us(*key, n)) for n in ix.sizes(key[1]) if ix.us(*key, n) is not None]
+        if len(pts) >= 2:
+            lo = min(v for _, v in pts if v is not None)
+            hi = max(v for _, v in pts if v is not None)
+            add(f"Engine.dispatch flat across session counts: {name}",
+                ", ".join(f"{g(v)} µs at {n_fmt(n)}" for n, v in pts) +
+                f" (max/min {g(hi / lo)}x)", hi / lo <= 2)
+    a, c = ix.us("astrbot", "deliver", "route", 10_000), ix.us(*conv, 10_000)
+    if a and c:
+        add(">= 10x AstrBot delivery at 10k sessions (real routing path)", f"{g(a / c)}x",
+            a / c >= 10)
+    a, c = ix.us("astrbot", "ordinary", "route", 10_000), ix.us("convo_fsm", "ordinary", "route",
+                                                                  10_000)
+    if a and c:
+        add(">= 1000x cheaper ordinary message at 10k sessions", f"{g(a / c)}x", a / c >= 1000)
+    for n in (100_000, 1_000_000):
+        tm, rss = ix.get("convo_fsm", "memory", "tracemalloc", n), ix.get("convo_fsm", "memory",
+                                                                          "rss", n)
+        if tm or rss:
+            vals = [x["bytes_per_session"] for x in (tm, rss) if x]
+            add(f"<= 500 B per idle session at {n_fmt(n)}",
+                f"{g(tm['bytes_per_session']) if tm else '–'} B (tracemalloc), "
+                f"{g(rss['bytes_per_session']) if rss else '–'} B (RSS)", max(vals) <= 500)
+    lc = ix.get("convo_fsm", "lifecycle", "", 100_000)
+    if lc:
+        add("100k random-order stops < 0.5 s", f"{g(lc['stop_s']['median'])} s",
+            lc["stop_s"]["median"] < 0.5)
+        add("100k timeouts all fired within 1 s of their deadline",
+            f"{g(lc['expire_lag_s']['median'])} s", lc["expire_lag_s"]["median"] < 1)
+    return table(["target", "measured (medians, same run)", ""], rows)
+
+
+def write(run: dict[str, Any], out: Path) -> None:
+    ix = Index(run["results"])
+    m = run["machine"]
+    lines = [
+        "# Benchmarks: convo_fsm next to AstrBot, python-telegram-bot, transitions and a dict FSM",
+        "",
+        "Made by `" + run["command"] + "` (from the repository root; `convo-fsm bench` runs the "
+        "same), started " + run["started"] + f", {run.get('duration_s', 0) / 60:.1f} minutes. "
+        "Every number below comes from that one run on one machine.",
+        "",
+        f"- Machine: {m['cpu']}, {m['cores']} cores; {m['os']}.",
+        f"- Load average before / after the run: {m.get('load_before')} / "
+        f"{run.get('load_after', '?')}. " + run.get("note", ""),
+        f"- convo_fsm, dict FSM, transitions {m.get('transitions')}: Python {m['python']}; "
+        f"AstrBot {m.get('astrbot', 'not run')} and python-telegram-bot "
+        f"{m.get('python-telegram-bot', 'not run')}: Python {m.get('astrbot_python', '–')}.",
+        "- Each cell is one job: a fresh interpreter that builds N live sessions, then times "
+        "several repetitions (each at most `budget` seconds or `events` events). Cells show the "
+        "median over repetitions and (min–max). GC is left as each system leaves it (on).",
+        "- Ratios are peer / convo_fsm: how many times more time the peer needs.",
+        "",
+        "## Targets",
+        "",
+        *targets(ix),
+        "## 1. Delivery to a waiting session",
+        "",
+        "N sessions wait; each event comes from one of them (random) and the handler keeps the "
+        "session for 60 s more (AstrBot: `controller.keep(60, reset_timeout=True)`; convo_fsm: "
+        "a `KEEP` transition, timeout reset, async handler). Through each system's routing path "
+        "(convo_fsm `Engine.dispatch`; AstrBot `ProcessStage.process`, where it routes to "
+        "waiters) and directly (`Engine.deliver(key, event)`; `SessionWaiter.trigger`). Events "
+        "are built before timing; the loop gets a turn every 100 events, so the timer tasks "
+        "AstrBot creates per `keep` run inside the timed window.",
+        "",
+        *per_event_section(ix, "deliver", [
+            (("astrbot", "deliver", "route"), ("convo_fsm", "deliver", "route")),
+            (("astrbot", "deliver", "direct"), ("convo_fsm", "deliver", "direct")),
+            (("ptb", "deliver", "route"), ("convo_fsm", "deliver", "route")),
+            (("compat", "deliver", "route"), ("convo_fsm", "deliver", "route"))]),
+        "![delivery](deliver.png)",
+        "",
+        "## 2. An ordinary message while N sessions wait",
+        "",
+        "A message from someone with no session, through the same routing path: convo_fsm "
+        "computes one key per filter kind and looks it up (`dispatch` returns False and the host "
+        "hands the message to its ordinary handlers); AstrBot's `ProcessStage.process` asks "
+        "every waiting session's filter, then runs its ordinary (here empty) handling.",
+        "",
+        *per_event_section(ix, "ordinary", [
+            (("astrbot", "ordinary", "route"), ("convo_fsm", "ordinary", "route")),
+            (("compat", "ordinary", "route"), ("convo_fsm", "ordinary", "route"))]),
+        "![ordinary messages](ordinary.png)",
+        "",
+        "## 3. Memory per idle waiting session",
+        "",
+        "Bytes added per session, measured from just before the N sessions start to just after "
+        "(after `gc.collect()`), with tracemalloc (Python allocations) and RSS (separate jobs). "
+        "Start events are built before the baseline; the session key is computed inside the "
+        "window. AstrBot's session includes the plugin's coroutine awaiting `waiter(event)` (a "
+        "task) and its `keep` timer task; convo_fsm's an empty data dict and one heap entry.",
+        "",
+        *memory_section(ix),
+        "![memory](memory.png)",
+        "",
+        "## 4. Starting, stopping in random order, N timeouts at once",
+        "",
+        "Start N sessions; stop them all in random order (AstrBot: `controller.stop()`; "
+        "convo_fsm: `Engine.stop`; time until every session has ended, i.e. every plugin's "
+        "`await waiter(event)` returned); start N again with all deadlines at one instant "
+        "(AstrBot: each waiter's timeout computed to end then; convo_fsm: `Engine.set_deadline`; "
+        "PTB: `conversation_timeout`, deadlines spread over the start, lag from the last one) "
+        "and time from that instant until the last has fired. A 1 ms ticker measures the "
+        "longest stretch the event loop was blocked.",
+        "",
+        *lifecycle_section(ix),
+        "![lifecycle](lifecycle.png)",
+        "",
+        "## 6. The pure step against transitions and a dict FSM",
+        "",
+        "One `message` event applied to one of N conversations, no engine: find the transition, "
+        "run the no-op handler, restart the 60 s timeout. `convo_fsm step()` builds an `Input` "
+        "and returns a new frozen `Session` and its effects; the dict FSM mutates a dict record "
+        "and returns an effect list (same work); `dict lookup only` is `state = "
+        "TABLE[state][event]`; transitions: one `Machine`/`AsyncMachine` per session (an "
+        "internal transition with an `after` callback).",
+        "",
+        *per_event_section(ix, "step", [
+            (("convo-step", "step", ""), ("dict-fsm", "step", "")),
+            (("transitions", "step", ""), ("convo-step", "step", "")),
+            (("transitions-async", "step", ""), ("convo-step", "step", ""))]),
+        *step_create(ix),
+        "![step](step.png)",
+        "",
+    ]
+    if ix.errors:
+        lines += ["## Jobs that failed", ""]
+        lines += [f"- `{e['job']['module']} {e['job']['workload']} {e['job']['mode']} "
+                  f"n={e['job']['size']}`: {e['error']}" for e in ix.errors]
+        lines.append("")
+    lines += run.get("skipped", [])
+    (out / "RESULTS.md").write_text("\n".join(lines).rstrip() + "\n")
+    plots(ix, out)
+
+
+def step_create(ix: Index) -> list[str]:
+    rows = []
+    for s in ix.series("step"):
+        for n in ix.sizes("step"):
+            r = ix.get(s[0], "step", "", n)
+            if r is not None and n >= 1000:
+                rows.append([LABELS.get(s, s[0]), n_fmt(n), g(r["create_us"]),
+                             g(r["rss_per_session"])])
+    return ["Creating the sessions (same jobs):", "",
+            *table(["system", "sessions", "µs per session created", "RSS bytes per session"],
+                   rows)]
+
+
+# -- plots ------------------------------------------------------------------------------------
+def plots(ix: Index, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def per_event(workload: str, title: str, name: str) -> None:
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.8))
+        for s in ix.series(workload):
+            pts = [(n, ix.get(s[0], s[1], s[2], n)) for n in ix.sizes(workload) if n > 0]
+            pts2 = [(n, r) for n, r in pts if r is not None]
+            if not pts2:
+                continue
+            xs = [n for n, _ in pts2]
+            med = [r["us_per_event"]["median"] for _, r in pts2]
+            lo = [r["us_per_event"]["min"] for _, r in pts2]
+            hi = [r["us_per_event"]["max"] for _, r in pts2]
+            label = LABELS.get(s, s[0])
+            ax1.plot(xs, [1e6 / v for v in med], marker="o", label=label)
+            ax2.errorbar(xs, med, yerr=[[m - a for m, a in zip(med, lo, strict=True)],
+                                        [b - m for m, b in zip(med, hi, strict=True)]],
+                         marker="o", capsize=3, label=label)
+        for ax, ylabel in ((ax1, "events per second"), (ax2, "µs per event (median, min–max)")):
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("live sessions")
+            ax.set_ylabel(ylabel)
+            ax.grid(True, which="both", alpha=0.3)
+        if ax2.get_legend_handles_labels()[0]:
+            ax2.legend(fontsize=8)
+        fig.suptitle(title)
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=100)
+        plt.close(fig)
+
+    per_event("deliver", "Delivery to a waiting session (handler keeps it 60 s)", "deliver.png")
+    per_event("ordinary", "An ordinary message while N sessions wait", "ordinary.png")
+    per_event("step", "One event, no engine: pure step vs dict FSM vs transitions", "step.png")
+
+    fig, ax = plt.subplots(figsize=(7, 4.8))
+    for s, name in (("convo_fsm", "convo_fsm"), ("compat", "convo_fsm compat"),
+                    ("astrbot", "AstrBot")):
+        for mode in ("tracemalloc", "rss"):
+            pts = [(n, ix.get(s, "memory", mode, n)) for n in ix.sizes("memory")]
+            pts2 = [(n, r["bytes_per_session"]) for n, r in pts if r is not None]
+            if pts2:
+                ax.plot(*zip(*pts2, strict=True), marker="o", label=f"{name} ({mode})",
+                        linestyle="-" if mode == "tracemalloc" else "--")
+    ax.axhline(500, color="grey", linestyle=":", label="target 500 B")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("idle sessions")
+    ax.set_ylabel("bytes per session")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("Memory per idle waiting session")
+    fig.tight_layout()
+    fig.savefig(out / "memory.png", dpi=100)
+    plt.close(fig)
+
+    keys = (("start_s", "start N sessions"), ("stop_s", "stop N in random order"),
+            ("expire_lag_s", "N due at once: lag of the last"))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.5))
+    for ax, (key, title) in zip(axes, keys, strict=True):
+        for s, name in (("convo_fsm", "convo_fsm"), ("astrbot", "AstrBot"), ("ptb", "PTB")):
+            pts = [(n, ix.get(s, "lifecycle", "", n)) for n in ix.sizes("lifecycle")]
+            pts2 = [(n, max(r[key]["median"], 1e-5)) for n, r in pts if r is not None]
+            if pts2:
+                ax.plot(*zip(*pts2, strict=True), marker="o", label=name)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("sessions")
+        ax.set_ylabel("seconds")
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "lifecycle.png", dpi=100)
+    plt.close(fig)
+

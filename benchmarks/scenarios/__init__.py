@@ -1,0 +1,1 @@
+"""One module per system under test; each runs one workload at one size per process."""
