@@ -296,7 +296,7 @@ def write(run: dict[str, Any], out: Path) -> None:
         "",
         "One `message` event applied to one of N conversations, no engine: find the transition, "
         "run the no-op handler, restart the 60 s timeout. `convo_fsm step()` builds an `Input` "
-        "and returns a new frozen `Session` and its effects; the dict FSM mutates a dict record "
+        "and returns a new immutable `Session` (a named tuple) and its effects; the dict FSM mutates a dict record "
         "and returns an effect list (same work); `dict lookup only` is `state = "
         "TABLE[state][event]`; transitions: one `Machine`/`AsyncMachine` per session (an "
         "internal transition with an `after` callback).",
