@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 
-class SessionFilter:
+class SessionFilter(abc.ABC):
     """Decides a session's key: `filter(event) -> str`.
 
     Routing calls one instance per filter class (and attribute values), so the key must
