@@ -174,6 +174,6 @@ def start(event: Any, args: str, *, seed: int) -> Start:
             if not 1 <= attempts <= MAX_ATTEMPTS:
                 raise ValueError(f"attempts must be from 1 to {MAX_ATTEMPTS}, got {attempts}")
         else:
-            raise ValueError(f"guess-number: {word!r} is neither a range (like 1-100) nor a "
+            raise ValueError(f"{word!r} is neither a range (like 1-100) nor a "
                              "number of attempts")
     return Start({"low": low, "high": high, "attempts": attempts, "seed": seed}, "member")

@@ -268,7 +268,7 @@ def start(event: Any, args: str, *, seed: int) -> Start:
     if words:
         found = _RANGE.match(words[0])
         if not found:
-            raise ValueError(f"number-bomb: {words[0]!r} is not a range like 1-100")
+            raise ValueError(f"{words[0]!r} is not a range like 1-100")
         low, high = int(found[1]), int(found[2])
         if not high - low >= 2 or high - low > 10**12:
             raise ValueError(f"range {words[0]!r} needs HIGH - LOW from 2 to 10**12")
