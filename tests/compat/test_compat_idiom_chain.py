@@ -3,6 +3,7 @@ only its imports, runs in PluginHost as the page promises (issue 4)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from astrbot_compat_helpers import load_plugin_module
@@ -95,3 +96,15 @@ async def test_replies_reach_the_chat_they_belong_to() -> None:
     origins: list[Any] = [origin for origin, _ in host.sent]
     assert origins == ["local:GroupMessage:g1", "local:GroupMessage:g1"]
     await host.close()
+
+
+async def test_close_cancels_suspended_handlers_and_ends_their_sessions() -> None:
+    host = PluginHost()
+    host.load(idiom.IdiomChain)
+    for user in ("alice", "bob"):
+        await host.send("/idiom-chain", sender=user)
+    assert len(host.engine) == 2
+    await host.close()
+    assert len(host.engine) == 0
+    assert host.errors == []  # the handlers were cancelled, not failed
+    assert asyncio.all_tasks() == {asyncio.current_task()}

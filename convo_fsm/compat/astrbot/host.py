@@ -38,16 +38,6 @@ logger = logging.getLogger("convo_fsm.astrbot")
 Handler = Callable[[AstrMessageEvent], Any]
 
 
-class _Run:
-    """A command handler's task and whether it is suspended in a session waiter."""
-
-    __slots__ = ("parked", "task")
-
-    def __init__(self) -> None:
-        self.parked = False
-        self.task: asyncio.Task[None] | None = None
-
-
 class PluginHost:
     """Loads `Star` plugins and feeds them messages. The clock is virtual unless given."""
 
@@ -60,7 +50,8 @@ class PluginHost:
         self._owners: list[int] = []  # per `sent` entry: id of the in-flight event causing it
         self._in_flight: set[int] = set()
         self._commands: dict[str, list[Handler]] = {}
-        self._runs: set[_Run] = set()
+        self._tasks: set[asyncio.Task[None]] = set()  # command handlers not finished
+        self._active: set[asyncio.Task[None]] = set()  # those not suspended in a waiter
         self._changed: asyncio.Future[None] | None = None
 
     @property
@@ -140,13 +131,12 @@ class PluginHost:
         return True
 
     async def close(self) -> None:
-        """End every session and every suspended handler; call `terminate` on plugins."""
+        """Cancel every unfinished handler (their waiters end with them), end every
+        session, call `terminate` on plugins."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.runtime.engine.close()
-        await self._settle()
-        for run in list(self._runs):
-            if run.task is not None:
-                run.task.cancel()
-        await asyncio.gather(*(r.task for r in self._runs if r.task), return_exceptions=True)
         for star in self.plugins:
             await star.terminate()
 
@@ -171,14 +161,17 @@ class PluginHost:
         self._record(reply.to, reply.text, view.origin if isinstance(view, EventView) else None)
 
     def _spawn(self, handlers: list[Handler], event: AstrMessageEvent) -> None:
-        run = _Run()
-        task = asyncio.get_running_loop().create_task(self._drive(run, handlers, event))
-        run.task = task
-        self._runs.add(run)
-        task.add_done_callback(lambda _: self._runs.discard(run))
+        task = asyncio.get_running_loop().create_task(self._drive(handlers, event))
+        self._tasks.add(task)
+        self._active.add(task)
+        task.add_done_callback(self._task_done)
 
-    async def _drive(self, run: _Run, handlers: list[Handler], event: AstrMessageEvent) -> None:
-        park_hook.set(lambda fut: self._park(run, fut))  # this task's context only
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._active.discard(task)
+
+    async def _drive(self, handlers: list[Handler], event: AstrMessageEvent) -> None:
+        park_hook.set(self._park)  # in this task's context only
         for handler in handlers:
             try:
                 result = handler(event)
@@ -204,12 +197,17 @@ class PluginHost:
         else:
             raise TypeError(f"a handler yielded {type(item).__name__}, not a result")
 
-    def _park(self, run: _Run, resume: asyncio.Future[Ended]) -> None:
-        run.parked = True
+    def _park(self, resume: asyncio.Future[Ended]) -> None:
+        task = asyncio.current_task()
+        if task not in self._tasks:
+            return
+        assert task is not None
+        self._active.discard(task)
         self._poke()
 
         def unpark(_: object) -> None:
-            run.parked = False  # runnable again from this moment: _settle waits for it
+            if not task.done():
+                self._active.add(task)  # runnable again from now: _settle waits for it
             self._poke()
 
         resume.add_done_callback(unpark)
@@ -220,15 +218,14 @@ class PluginHost:
 
     async def _settle(self) -> None:
         """Wait until every handler task is done or suspended in a waiter."""
+        # Only running handlers are looked at, never every suspended one: a send costs the
+        # same with 10 or 10,000 conversations waiting.
         loop = asyncio.get_running_loop()
-        for _ in range(3):
-            await asyncio.sleep(0)  # let callbacks resolved just now reach their tasks
-        while True:
-            active = [r.task for r in self._runs if not r.parked and r.task is not None]
-            if not active:
-                return
+        await asyncio.sleep(0)  # let futures resolved just now run their callbacks (unpark)
+        while self._active:
             self._changed = loop.create_future()
-            await asyncio.wait([*active, self._changed], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([*self._active, self._changed],
+                               return_when=asyncio.FIRST_COMPLETED)
 
 
 def _name(fn: object) -> str:
