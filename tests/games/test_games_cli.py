@@ -81,13 +81,16 @@ def test_stdin_that_is_not_a_terminal_is_played_as_a_script(
 
 def test_messages_nobody_takes_get_a_note_and_bad_start_options_are_not_fatal(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    script = "hello\n/start 5-1\n/start 1-10 0\n/start 1-10 3\n/start\n"
+    script = ("/sessions\nhello\n/start 5-1\n/start 1-10 0\n/start 1-10 3\n/start\n"
+              "/wait 12.5\n/sessions\n")
     code, out, _ = play(tmp_path, capsys, "guess-number", script, "--virtual", "--seed", "1")
     assert code == 0
     assert "(no game is running for you: /start to play guess-number)" in out
     assert "cannot start guess-number: range '5-1' must have LOW < HIGH" in out
     assert "attempts must be from 1 to 100, got 0" in out
     assert "a guess-number game is already running for you" in out
+    assert "(no live sessions)" in out
+    assert "(you: guess-number in 'guessing', 48 s left)" in out
     assert len(replies(out)) == 1
 
 

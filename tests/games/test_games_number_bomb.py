@@ -145,3 +145,49 @@ def test_only_the_current_players_guesses_count(
         await t.close()
 
     asyncio.run(run())
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10**6),
+       moves=st.lists(st.one_of(st.just("guess"), st.integers(1, 45)), max_size=20))
+def test_a_turn_that_runs_out_skips_the_player_and_two_in_a_row_end_the_game(
+        seed: int, moves: list[str | int]) -> None:
+    """Moves: "guess" (the current player names a safe number) or seconds of silence."""
+    async def run() -> None:
+        t = ConversationTester(SPEC, kind="group")
+        start = number_bomb.start(t.message("ann", "/start", "g"), "1-1000", seed=seed)
+        await t.start("ann", group="g", data=start.data)
+        await t.say("ben", "join", group="g")
+        await t.say("ann", "go", group="g")
+        data = t.data("ann", group="g")
+        quiet = 0.0  # seconds since the current turn began
+        skips = 0  # turns in a row that ran out
+        for m in moves:
+            if t.state("ann", group="g") is None:
+                break
+            now = ["ann", "ben"][data["turn"] % 2]
+            if m == "guess":
+                n = data["lo"] if data["lo"] != data["bomb"] else data["hi"]
+                if n == data["bomb"]:
+                    break  # only the bomb is left
+                turn = data["turn"]
+                await t.say(now, str(n), group="g")
+                assert data["turn"] == turn + 1 and t.state("ann", group="g") == "playing"
+                quiet, skips = 0.0, 0
+                continue
+            assert isinstance(m, int)
+            turn = data["turn"]
+            said = await t.advance(m)
+            ran_out = int((quiet + m) // 30)  # whole turns that ran out in the silence
+            expected_skips = min(ran_out, 2 - skips)
+            skips += expected_skips
+            quiet = (quiet + m) % 30 if ran_out else quiet + m
+            if skips >= 2:
+                assert t.state("ann", group="g") is None
+                assert any("game abandoned" in s for s in said)
+                break
+            assert data["turn"] == turn + expected_skips
+            assert t.state("ann", group="g") == ("skipped" if skips else "playing")
+        await t.close()
+
+    asyncio.run(run())
