@@ -105,7 +105,12 @@ def run(args: argparse.Namespace) -> int:
             return 2
         lines: Iterator[str] | None = iter(text.splitlines())
     elif scripted:
-        lines = iter(sys.stdin.read().splitlines())
+        try:
+            lines = iter(sys.stdin.read().splitlines())
+        except UnicodeDecodeError as exc:
+            print(f"convo-fsm play: error: cannot read the script on stdin: {exc}",
+                  file=sys.stderr)
+            return 2
     else:
         lines = None
     try:
