@@ -217,3 +217,29 @@ async def test_a_broken_custom_filter_does_not_break_other_messages() -> None:
 def test_keep_rejects_a_non_number() -> None:
     with pytest.raises(TypeError, match="timeout must be a number"):
         session_waiter(timeout="60")  # type: ignore[arg-type]
+
+
+async def test_filter_kinds_are_per_class_and_attributes_not_per_call() -> None:
+    class Prefixed(SessionFilter):
+        def __init__(self, prefix: str) -> None:
+            self.prefix = prefix
+
+        def filter(self, event: AstrMessageEvent) -> str:
+            return f"{self.prefix}:{event.get_sender_id()}"
+
+    host = PluginHost()
+    runtime = host.runtime
+    event = host.event("x", sender="ann")
+    keys = [runtime.key_for(event, Prefixed(p)) for p in ("a", "a", "b", "a")]
+    assert keys[0] == keys[1] == keys[3] != keys[2]
+    assert keys[0].endswith("|a:ann") and keys[2].endswith("|b:ann")
+    assert len(runtime._kinds) == 2  # Prefixed("a") and Prefixed("b"), registered once each
+    seen: list[str] = []
+
+    async def handler(controller: SessionController, event: AstrMessageEvent) -> None:
+        seen.append(event.message_str)
+
+    probe(host, handler, session_filter=Prefixed("b"), timeout=10)
+    await host.send("/probe", sender="ann")
+    await host.send("routed", sender="ann")  # found through the "b" kind, not the "a" one
+    assert seen == ["routed"]

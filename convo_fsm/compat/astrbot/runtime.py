@@ -49,6 +49,7 @@ __all__ = [
 logger = logging.getLogger("convo_fsm.astrbot")
 
 WAITER_STATE = "waiting"
+_MANY_KINDS = 64  # filter kinds worth a warning (routing cost grows with kinds, not sessions)
 _WAITER_ID = "astrbot_waiter"  # the session-data field naming the waiter (data stays JSON)
 
 
@@ -189,6 +190,11 @@ class Runtime:
             self.engine.add_filter(kind, _session_filter_fn(kind, session_filter))
             self._kinds[ident] = kind
             self._kind_names.add(kind)
+            if len(self._kinds) == _MANY_KINDS:
+                logger.warning(
+                    "%d session filter kinds: every message is keyed once per kind. A filter "
+                    "whose attributes differ per call (say, it stores a group id) makes a kind "
+                    "per value; derive the key from the event instead", _MANY_KINDS)
         return kind
 
     def spec_kind(self, name: str) -> str:
