@@ -1,12 +1,14 @@
 """convo_fsm inside real AstrBot 4.29.3: real AstrMessageEvent objects, real message
-components, real handler registration. Runs in the Python 3.12 venv `.ci/run` builds
+components, real handler registration, activation by AstrBot's own filters and handlers
+run by its own StarRequestSubStage. Runs in the Python 3.12 venv `.ci/run` builds
 (`.venv-astrbot`); the main suite starts it through tests/adapters/test_real_astrbot.py."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import importlib.util
-import inspect
 import itertools
 import sys
 from collections.abc import AsyncIterator
@@ -17,11 +19,13 @@ from typing import Any
 import pytest
 from astrbot.core.message.components import At, Plain
 from astrbot.core.message.message_event_result import MessageChain
+from astrbot.core.pipeline.process_stage.method.star_request import StarRequestSubStage
 from astrbot.core.platform.astr_message_event import AstrMessageEvent
 from astrbot.core.platform.astrbot_message import AstrBotMessage, MessageMember
 from astrbot.core.platform.message_type import MessageType
 from astrbot.core.platform.platform_metadata import PlatformMetadata
 from astrbot.core.star.filter.command import CommandFilter
+from astrbot.core.star.star import StarMetadata, star_map
 from astrbot.core.star.star_handler import star_handlers_registry
 from astrbot.core.utils import session_waiter as astrbot_waiter
 
@@ -66,8 +70,10 @@ class ChatEvent(AstrMessageEvent):
 
 
 class Chat:
-    """Real events in, the plugin's handlers run as AstrBot runs them (from its registry,
-    by priority, until one stops the event; each event in a task of its own), texts out."""
+    """Real events through AstrBot's own handler machinery: the wake prefix handled as
+    WakingCheckStage does, handlers activated by their real filters from the real registry
+    (priority order), run by the real `StarRequestSubStage` (which stops at a stopped
+    event), yielded results sent as RespondStage would; each event in its own task."""
 
     def __init__(self, *plugin_classes: type) -> None:
         self.clock = VirtualClock()
@@ -75,6 +81,9 @@ class Chat:
         set_default_runtime(self.runtime)
         self.out: list[tuple[str, str]] = []
         self.stars = [cls(context=None) for cls in plugin_classes]
+        for star in self.stars:
+            module = type(star).__module__
+            star_map.setdefault(module, StarMetadata(name="convo-fsm-test", module_path=module))
         self.tasks: set[asyncio.Task[None]] = set()
 
     def event(self, text: str, sender: str = "alice", group: str | None = None,
@@ -108,33 +117,31 @@ class Chat:
         return [text for _, text in self.out[start:]]
 
     async def _pipeline(self, event: ChatEvent) -> None:
+        if event.message_str.startswith("/"):  # the wake prefix, as WakingCheckStage strips it
+            event.message_str = event.message_str[1:]
+            event.is_at_or_wake_command = True
+        activated = []
         for star in self.stars:
-            for md in star_handlers_registry.get_handlers_by_module_name(type(star).__module__):
-                if not _activated(md, event) or md.handler.__name__ not in _names(star):
+            names = _names(star)
+            for md in star_handlers_registry:
+                if md.handler_module_path != type(star).__module__ or md.handler_name not in names:
                     continue
-                result = md.handler(star, event)
-                if inspect.isasyncgen(result):
-                    async for item in result:
-                        if item is not None:
-                            await event.send(item)
-                elif inspect.isawaitable(result):
-                    await result
-                if event.is_stopped():
-                    return
+                if all(f.filter(event, CONFIG) for f in md.event_filters):
+                    activated.append(dataclasses.replace(
+                        md, handler=functools.partial(md.handler, star)))
+        event.set_extra("activated_handlers", activated)
+        async for _ in StarRequestSubStage().process(event):
+            result = event.get_result()
+            if result is not None and result.chain:
+                await event.send(result)
+
+
+CONFIG: dict[str, Any] = {}
 
 
 def _names(star: Any) -> set[str]:
     """The handler names of this plugin class (one test module holds several plugins)."""
     return {getattr(v, "__name__", "") for c in type(star).__mro__ for v in vars(c).values()}
-
-
-def _activated(md: Any, event: AstrMessageEvent) -> bool:
-    commands = [f for f in md.event_filters if isinstance(f, CommandFilter)]
-    if not commands:
-        return True  # the message-type listener: every message
-    text = event.message_str
-    head = text[1:].split(None, 1)[0] if text.startswith("/") and len(text) > 1 else None
-    return any(head == f.command_name or head in f.alias for f in commands)
 
 
 async def settle() -> None:
