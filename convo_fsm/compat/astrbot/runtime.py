@@ -70,9 +70,10 @@ class AstrEvent(Protocol):
 
 class EventView:
     """An AstrBot event as convo_fsm specs see it: `text`, `sender`, `group` (None outside
-    groups), `platform`, like `convo_fsm.Message`; `origin` is the AstrBot event itself."""
+    groups), `platform`, like `convo_fsm.Message`; `origin` is the AstrBot event itself.
+    Only `text` is read up front: waiters never need the rest."""
 
-    __slots__ = ("group", "origin", "platform", "sender", "text")
+    __slots__ = ("origin", "text")
 
     def __init__(self, origin: Any) -> None:
         text = getattr(origin, "message_str", None)
@@ -80,10 +81,19 @@ class EventView:
             raise TypeError(f"expected an AstrBot message event, got {type(origin).__name__}")
         self.origin = origin
         self.text = text
-        self.sender: str = origin.get_sender_id()
-        self.group: str | None = origin.get_group_id() or None
-        umo: str = origin.unified_msg_origin
-        self.platform = umo.split(":", 1)[0] or "unknown"
+
+    @property
+    def sender(self) -> str:
+        return str(self.origin.get_sender_id())
+
+    @property
+    def group(self) -> str | None:
+        return self.origin.get_group_id() or None
+
+    @property
+    def platform(self) -> str:
+        umo: str = self.origin.unified_msg_origin
+        return umo.split(":", 1)[0] or "unknown"
 
     def __repr__(self) -> str:
         return f"<EventView {self.platform}/{self.group}/{self.sender}: {self.text!r}>"
