@@ -117,6 +117,9 @@ class Heartbeat:
     def __exit__(self, *exc: object) -> None:
         assert self._task is not None
         self._task.cancel()
+        # The ticker may not have run since a block just ended: that block counts too.
+        gap = asyncio.get_running_loop().time() - self._last
+        self.max_gap = max(self.max_gap, gap)
 
 
 def seeded(seed: int = 8) -> random.Random:

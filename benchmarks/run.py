@@ -66,7 +66,7 @@ def jobs(quick: bool, *, astrbot: bool, ptb: bool, compat: bool, tiny: bool = Fa
     elif quick:
         sz = {"deliver": [1, K, 10 * K], "ordinary": [0, K, 10 * K], "memory": [10 * K],
               "lifecycle": [K], "step": [K]}
-        peer_sz = {"deliver": [K, 10 * K], "ordinary": [10 * K], "memory": [10 * K],
+        peer_sz = {"deliver": [10 * K], "ordinary": [10 * K], "memory": [10 * K],
                    "lifecycle": [K], "step": [K]}
         big = {k: [] for k in sz}
         step_peer = [K]
@@ -105,7 +105,7 @@ def jobs(quick: bool, *, astrbot: bool, ptb: bool, compat: bool, tiny: bool = Fa
             out.append(Job("convo", "memory", n, mode, reps=1))
             if astrbot and n in peer_sz["memory"] and (mode == "rss" or not quick):
                 out.append(Job("astrbot", "memory", n, mode, reps=1, interpreter="astrbot"))
-            if compat and n in peer_sz["memory"]:
+            if compat and n in peer_sz["memory"] and (mode == "rss" or not quick):
                 out.append(Job("compat", "memory", n, mode, reps=1))
     for n in sorted(set(sz["lifecycle"] + big["lifecycle"])):
         out.append(Job("convo", "lifecycle", n, reps=lifecycle_reps(n)))

@@ -145,7 +145,8 @@ async def lifecycle(size: int, reps: int) -> dict[str, Any]:
     starts = [make_event(f"u{i}", "/start") for i in range(size)]
     rnd = seeded()
     out: dict[str, list[float]] = {"start_s": [], "stop_s": [], "stop_block_s": [],
-                                   "expire_lag_s": [], "expire_block_s": []}
+                                   "expire_lag_s": [], "expire_block_s": [],
+                                   "expire_margin_s": [], "expire_late": []}
     for _ in range(reps):
         outcome: list[Any] = []
         t0 = loop.time()
@@ -165,8 +166,10 @@ async def lifecycle(size: int, reps: int) -> dict[str, Any]:
         assert not sw.USER_SESSIONS and not sw.FILTERS
         # N timeouts falling due at one instant: each waiter's timeout is computed so its
         # deadline is `due` when it registers; time from `due` until all have fired.
+        # Starting again after stops is slower than the first start (the stopped waiters'
+        # timer tasks still pend: AstrBot's bug 5), hence the wide margin.
         outcome = []
-        due = loop.time() + 2 * start_s + 0.2
+        due = loop.time() + 0.5 + 5 * start_s
         done = 0
         last = 0.0
 
@@ -181,13 +184,17 @@ async def lifecycle(size: int, reps: int) -> dict[str, Any]:
         tasks = [asyncio.create_task(timed_plugin(e, due, outcome)) for e in starts]
         for t in tasks:
             t.add_done_callback(fired)
+        while len(sw.USER_SESSIONS) + len(outcome) < size:
+            await asyncio.sleep(0)
+        out["expire_margin_s"].append(due - loop.time())
         await asyncio.sleep(max(0.0, due - loop.time() - 0.05))
         with Heartbeat() as hb:
             while done < size:
                 await asyncio.sleep(0.001)
         out["expire_lag_s"].append(last - due)
         out["expire_block_s"].append(hb.max_gap)
-        assert all(isinstance(o, TimeoutError) for o in outcome), {repr(o) for o in outcome}
+        # A waiter that registered after `due` ends at once (keep(<= 0)): counted, not timed.
+        out["expire_late"].append(sum(1 for o in outcome if o is None))
         assert len(outcome) == size and not sw.USER_SESSIONS
     return {k: summary(v) for k, v in out.items()} | {"reps": out}
 
