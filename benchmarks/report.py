@@ -237,7 +237,8 @@ def write(run: dict[str, Any], out: Path) -> None:
         f"{m.get('python-telegram-bot', 'not run')}: Python {m.get('astrbot_python', '–')}.",
         "- Each cell is one job: a fresh interpreter that builds N live sessions, then times "
         "several repetitions (each at most `budget` seconds or `events` events). Cells show the "
-        "median over repetitions and (min–max). GC is left as each system leaves it (on).",
+        "median over repetitions and (min–max). One `gc.collect()` after set-up settles its "
+        "garbage; GC then runs as each system leaves it (on).",
         "- Ratios are peer / convo_fsm: how many times more time the peer needs.",
         "",
         "## Targets",

@@ -151,6 +151,7 @@ def run(system: str, size: int, events: int, reps: int, budget: float) -> dict[s
     rss_per_session = (rss_bytes() - rss0) / size
     rnd = seeded()
     keys = [f"u{rnd.randrange(size)}" for _ in range(min(events, 50_000))]
+    gc.collect()  # settle the set-up's garbage; GC then runs as the system leaves it
     per_event = []
     clock = time.perf_counter
     if system == "transitions-async":
