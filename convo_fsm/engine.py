@@ -502,6 +502,13 @@ class Engine:
         fired = 0
         while (due := self.next_deadline()) is not None and due <= now:
             _, key, gen, warning = heapq.heappop(self._heap)
+            if warning and key in self._busy:
+                # A warning waits for the key's running action; awaited here, it would hold
+                # up every other session's timers meanwhile. It waits in its own task.
+                late = asyncio.ensure_future(self._fire(key, gen, warning))
+                self._sending.add(late)  # cancelled by close() like a pending send
+                late.add_done_callback(self._sending.discard)
+                continue
             if await self._fire(key, gen, warning):
                 fired += 1
         return fired
@@ -620,7 +627,7 @@ class Engine:
     def footprint(self) -> dict[str, Any]:
         """Sizes of the engine's bookkeeping (tests, monitoring): live `sessions`, `busy` keys
         with their inbox lengths, timer `heap` entries (outdated ones included), keys `waiting`
-        on `wait_ended`, and pending async `sending`s."""
+        on `wait_ended`, and pending async `sending`s (and warnings waiting for a busy key)."""
         return {"sessions": len(self._sessions),
                 "busy": {k: len(t.inbox) for k, t in self._busy.items()},
                 "heap": len(self._heap), "waiting": tuple(self._end_waiters),
