@@ -17,13 +17,22 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["ASTRBOT_VERSION", "ROOT", "WORK", "astrbot_python", "find_python312", "machine"]
+__all__ = ["ASTRBOT_VERSION", "ROOT", "WORK", "astrbot_python", "child_env", "find_python312",
+           "machine"]
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "benchmarks" / ".work"
 ASTRBOT_VERSION = "4.29.3"
 _PROBE = ("import importlib.metadata as m, sys; "
           "print(m.version('astrbot'), sys.version_info >= (3, 12))")
+
+
+def child_env() -> dict[str, str]:
+    """The environment of a scenario process. AstrBot writes `data/` (config, temp files)
+    under ASTRBOT_ROOT, by default the working directory: keep it under benchmarks/.work."""
+    root = WORK / "astrbot-root"
+    root.mkdir(parents=True, exist_ok=True)
+    return {**os.environ, "ASTRBOT_ROOT": str(root)}
 
 
 def _has_astrbot(python: Path) -> bool:

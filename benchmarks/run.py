@@ -128,7 +128,7 @@ def run_job(job: Job, python: str, *, timeout: float = 600) -> dict[str, object]
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(job.argv(python), capture_output=True, text=True,
-                              cwd=env.ROOT, timeout=timeout, check=False)
+                              cwd=env.ROOT, env=env.child_env(), timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         return {"job": asdict(job), "error": f"timed out after {timeout:.0f} s"}
     wall = time.perf_counter() - t0

@@ -97,7 +97,7 @@ def test_report_and_plots_are_written(tmp_path: Path) -> None:
 def _smoke(python: str, module: str) -> dict[str, Any]:
     proc = subprocess.run([python, "-m", f"benchmarks.scenarios.{module}", "--workload",
                            "smoke", "--size", "0"], capture_output=True, text=True,
-                          cwd=env.ROOT, timeout=300, check=False)
+                          cwd=env.ROOT, env=env.child_env(), timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result: dict[str, Any] = json.loads(proc.stdout.splitlines()[-1][len(MARK):])
     return result
