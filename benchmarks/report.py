@@ -179,9 +179,14 @@ def targets(ix: Index) -> list[str]:
     if step_sizes:
         rs = [ix.us("convo-step", "step", "", n) / ix.us("dict-fsm", "step", "", n)  # type: ignore[operator]
               for n in step_sizes]
+        inter = [(n, r["interleaved_ratio_to_dict_fsm"]["median"]) for n in step_sizes
+                 if (r := ix.get("convo-step", "step", "", n)) is not None
+                 and "interleaved_ratio_to_dict_fsm" in r]
         add("pure step within 4x of a hand-written dict FSM doing the same work",
-            ", ".join(f"{g(r)}x at {n_fmt(n)}" for r, n in zip(rs, step_sizes, strict=True)),
-            max(rs) <= 4)
+            ", ".join(f"{g(r)}x at {n_fmt(n)}" for r, n in zip(rs, step_sizes, strict=True)) +
+            ("; timed in turn in one process: " +
+             ", ".join(f"{g(r)}x at {n_fmt(n)}" for n, r in inter) if inter else ""),
+            max(r for _, r in inter) <= 4 if inter else max(rs) <= 4)
     for name, key in (("delivery to a waiting session", conv),
                       ("an ordinary (non-session) message", ("convo_fsm", "ordinary", "route"))):
         pts = [(n, ix.us(*key, n)) for n in ix.sizes(key[1]) if ix.us(*key, n) is not None]
@@ -379,13 +384,14 @@ def plots(ix: Index, out: Path) -> None:
     per_event("step", "One event, no engine: pure step vs dict FSM vs transitions", "step.png")
 
     fig, ax = plt.subplots(figsize=(7, 4.8))
-    for s, name in (("convo_fsm", "convo_fsm"), ("compat", "convo_fsm compat"),
-                    ("astrbot", "AstrBot")):
+    for color, (s, name) in enumerate((("convo_fsm", "convo_fsm"), ("compat", "convo_fsm compat"),
+                                       ("astrbot", "AstrBot"))):
         for mode in ("tracemalloc", "rss"):
             pts = [(n, ix.get(s, "memory", mode, n)) for n in ix.sizes("memory")]
             pts2 = [(n, r["bytes_per_session"]) for n, r in pts if r is not None]
             if pts2:
-                ax.plot(*zip(*pts2, strict=True), marker="o", label=f"{name} ({mode})",
+                ax.plot(*zip(*pts2, strict=True), marker="o" if mode == "rss" else "s",
+                        label=f"{name} ({mode})", color=f"C{color}",
                         linestyle="-" if mode == "tracemalloc" else "--")
     ax.axhline(500, color="grey", linestyle=":", label="target 500 B")
     ax.set_xscale("log")

@@ -166,13 +166,26 @@ def run(system: str, size: int, events: int, reps: int, budget: float) -> dict[s
 
         asyncio.run(drive())
     else:
-        for _ in range(reps):
+        def rep(one: Callable[[str, float], Any]) -> float:
             done, t = 0, clock()
             while done < events and (done == 0 or clock() - t < budget):
                 for i in range(done, min(done + 1000, events)):
                     one(keys[i % len(keys)], i * 0.001)
                 done = min(done + 1000, events)
-            per_event.append((clock() - t) / done * 1e6)
+            return (clock() - t) / done * 1e6
+
+        # The step's own job also times the dict FSM, rep for rep in turn with it: on a
+        # shared machine the load changes between jobs, and this ratio does not see it.
+        floor = setup("dict-fsm", size)[1] if system == "convo-step" else None
+        ratios = []
+        for _ in range(reps):
+            per_event.append(rep(one))
+            if floor is not None:
+                ratios.append(per_event[-1] / rep(floor))
+        if ratios:
+            return {"us_per_event": summary(per_event), "reps_us": per_event,
+                    "create_us": create_us, "rss_per_session": rss_per_session,
+                    "interleaved_ratio_to_dict_fsm": summary(ratios)}
     return {"us_per_event": summary(per_event), "reps_us": per_event,
             "create_us": create_us, "rss_per_session": rss_per_session}
 
