@@ -31,9 +31,16 @@ def make(key: str = "k", state: str = "a", deadline: float | None = None,
                    generation, (state,), 1.0, 2.0)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    s: Store = MemoryStore() if request.param == "memory" else SqliteStore(tmp_path / "s.db")
+    s: Store
+    if request.param == "redis":
+        from convo_fsm.storage import RedisStore
+
+        s = RedisStore.from_url(request.getfixturevalue("redis_url"),
+                                prefix=request.getfixturevalue("redis_prefix"))
+    else:
+        s = MemoryStore() if request.param == "memory" else SqliteStore(tmp_path / "s.db")
     yield s
     await s.close()
 
