@@ -47,6 +47,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, cast
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 
@@ -133,12 +134,20 @@ class RedisStore:
         self._release = client.register_script(_RELEASE)
 
     @classmethod
-    def from_url(cls, url: str, *, prefix: str = "convo:") -> RedisStore:
+    def from_url(cls, url: str, *, prefix: str | None = None) -> RedisStore:
+        """`redis://HOST:PORT/DB`; a `prefix=` query parameter names the key prefix
+        (default `convo:`), so `convo-fsm sessions --store URL` can reach any of them."""
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        given = [v for k, v in query if k == "prefix"]
+        rest = urlunsplit(parts._replace(query=urlencode([(k, v) for k, v in query
+                                                          if k != "prefix"])))
         try:
-            client = aioredis.Redis.from_url(url, decode_responses=True)
+            client = aioredis.Redis.from_url(rest, decode_responses=True)
         except ValueError as exc:
             raise StoreError(f"bad Redis URL {url!r}: {exc}") from exc
-        return cls(client, prefix=prefix)
+        return cls(client, prefix=prefix if prefix is not None else
+                   (given[-1] if given else "convo:"))
 
     def __repr__(self) -> str:
         kwargs = self.redis.connection_pool.connection_kwargs

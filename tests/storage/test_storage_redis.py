@@ -66,6 +66,37 @@ async def test_open_store_and_a_bad_record(store: RedisStore, redis_url: str) ->
     assert await store.delete("bad") is True
 
 
+def test_sessions_cli_on_redis(redis_url: str, redis_prefix: str,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    from convo_fsm.cli import main
+
+    url = f"{redis_url}?prefix={redis_prefix}"
+
+    async def fill() -> None:
+        store = RedisStore.from_url(url)
+        assert store.prefix == redis_prefix
+        engine, tally = Engine(clock=VirtualClock(), store=store), spec()
+        await engine.start(tally, "a")
+        await engine.start(tally, "b")
+        await store.close()
+
+    async def keys() -> list[str]:
+        store = RedisStore.from_url(url)
+        try:
+            return [s.session.key for s in await store.list()]
+        finally:
+            await store.close()
+
+    asyncio.run(fill())
+    assert main(["sessions", "--store", url, "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["key"], r["state"]) for r in rows] == [("a", "on"), ("b", "on")]
+    assert main(["sessions", "--store", url, "--stop", "a"]) == 0
+    assert asyncio.run(keys()) == ["b"]
+    assert main(["sessions", "--store", url, "--force", "b", "timed"]) == 2
+    assert "spec 'tally' of 'b' is not a game's: name it with --spec" in capsys.readouterr().err
+
+
 async def test_an_engine_restarts_on_redis(store: RedisStore) -> None:
     tally = spec(10)
     engine = Engine(clock=VirtualClock(), store=store)
