@@ -236,7 +236,10 @@ def write(run: dict[str, Any], out: Path) -> None:
         "",
         f"- Machine: {m['cpu']}, {m['cores']} cores; {m['os']}.",
         f"- Load average before / after the run: {m.get('load_before')} / "
-        f"{run.get('load_after', '?')}. " + run.get("note", ""),
+        f"{run.get('load_after', '?')}" + (
+            " (other processes were using the CPU: timings are noisier than on an idle "
+            "machine; same-run ratios are the figures to read)."
+            if max(m.get("load_before") or [0.0]) > 0.5 else ".") + " " + run.get("note", ""),
         f"- convo_fsm, dict FSM, transitions {m.get('transitions')}: Python {m['python']}; "
         f"AstrBot {m.get('astrbot', 'not run')} and python-telegram-bot "
         f"{m.get('python-telegram-bot', 'not run')}: Python {m.get('astrbot_python', '–')}.",

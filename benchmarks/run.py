@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -160,6 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--report-only", action="store_true",
                    help="rewrite RESULTS.md and the plots from the saved results.json")
     p.add_argument("--list", action="store_true", help="print the jobs and exit")
+    p.add_argument("--note", default="", help="a sentence for RESULTS.md about this run")
     args = p.parse_args(argv)
     out_dir: Path = args.out or (env.WORK / "quick" if args.quick else env.ROOT / "benchmarks")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -183,10 +185,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for j in todo:
             print(" ".join(j.argv(j.interpreter)))
         return 0
-    command = "python -m benchmarks" + (" --quick" if args.quick else "")
+    command = " ".join(["python -m benchmarks", *map(shlex.quote, sys.argv[1:] if argv is None
+                                                      else argv)])
     run = {"command": command, "argv": sys.argv[1:], "machine": env.machine(astrbot),
            "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-           "compat": compat, "results": []}
+           "compat": compat, "note": args.note, "results": []}
     results: list[dict[str, object]] = run["results"]  # type: ignore[assignment]
     t0 = time.perf_counter()
     for i, job in enumerate(todo, 1):
