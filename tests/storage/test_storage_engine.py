@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -211,3 +213,36 @@ async def test_a_failing_store_never_ends_a_session(caplog: pytest.LogCaptureFix
         assert await engine.deliver("k", "hi")
     assert texts(engine) == ["n=1"]
     assert "disk full" in caplog.text and "failed to commit session 'k'" in caplog.text
+
+
+async def test_replacing_a_session_keeps_the_store_in_step() -> None:
+    store = MemoryStore()
+    engine = Engine(clock=VirtualClock(), store=store)
+    await engine.start(SPEC, "k")
+    await engine.deliver("k", "one")
+    await engine.start(SPEC, "k", replace=True, data={"n": 40})
+    await engine.deliver("k", "two")
+    await engine.close()
+    got = await store.load("k")
+    assert got is not None and got.session.data == {"n": 41}
+
+
+async def test_wall_clock_fires_a_restored_deadline() -> None:
+    from convo_fsm.storage import WallClock
+
+    store, clock = MemoryStore(), WallClock()
+    assert abs(clock.now() - time.time()) < 60
+    quick = Spec("quick", "wait", [State("wait", on=[On("message", STOP)],
+                                         timeout=Timeout(0.05, STOP,
+                                                         action=lambda c: c.reply("late")))])
+    # Stored by a process whose clock said "now" in epoch seconds (and that fired nothing).
+    first = Engine(clock=VirtualClock(clock.now()), store=store)
+    await first.start(quick, "k")
+    await first.close()
+    engine = Engine(clock=WallClock(), store=store)
+    await engine.restore([quick])
+    if "k" in engine:  # not yet due when restored: the loop's timer fires it
+        ended = await asyncio.wait_for(engine.wait_ended("k"), 30)
+        assert ended.reason == "timeout"
+    assert texts(engine) == ["late"] and await store.load("k") is None
+    await engine.close()
