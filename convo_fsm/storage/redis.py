@@ -106,6 +106,23 @@ for _, k in ipairs(keys) do redis.call('ZADD', KEYS[1], ARGV[3], k) end
 return keys
 """
 
+# The key's next event: the one in `run` (left by a worker that died), else the inbox's
+# oldest, moved to `run`. ARGV[1] == '1' first drops the one just handled.
+_NEXT = """
+if ARGV[1] == '1' then redis.call('LPOP', KEYS[1]) end
+local r = redis.call('LINDEX', KEYS[1], 0)
+if r then return r end
+return redis.call('LMOVE', KEYS[2], KEYS[1], 'LEFT', 'RIGHT')
+"""
+
+# Let the key go unless events came meanwhile (then keep the lock and go on: 0).
+_LEAVE = """
+if redis.call('LLEN', KEYS[2]) > 0 then return 0 end
+redis.call('SREM', KEYS[3], ARGV[2])
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+"""
+
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
@@ -132,6 +149,8 @@ class RedisStore:
         self._claim = client.register_script(_CLAIM)
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
+        self._next = client.register_script(_NEXT)
+        self._leave = client.register_script(_LEAVE)
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str | None = None) -> RedisStore:
@@ -234,10 +253,25 @@ class RedisStore:
             keys=[self.k("due")], args=[repr(now), str(limit), repr(now + lease)]))
         return list(keys)
 
-    async def last_event(self, key: str) -> str | None:
-        """The id of the last event committed on `key` (see `save`)."""
-        got = await self._call("load", self.redis.hget(self.k("s", key), "last"))
+    async def load_with_last(self, key: str) -> tuple[Stored | None, str | None]:
+        """`load`, and the id of the last event committed on `key` (see `save`)."""
+        row = await self._call("load", self.redis.hgetall(self.k("s", key)))
+        if not row:
+            return None, None
+        if "body" in row:
+            decode_session(row["body"])  # an unreadable record raises StoreError, naming it
+        return self._stored(key, row), row.get("last")
+
+    async def next_event(self, key: str, drop_current: bool) -> str | None:
+        got = await self._call("next", self._next(keys=[self.k("run", key), self.k("in", key)],
+                                                  args=["1" if drop_current else "0"]))
         return None if got is None else str(got)
+
+    async def leave(self, key: str, token: str) -> bool:
+        """Release `key`'s lock if its inbox is empty (True); False: events are waiting."""
+        return bool(await self._call("leave", self._leave(
+            keys=[self.k("lock", key), self.k("in", key), self.k("pending")],
+            args=[token, key])))
 
     async def unclaim(self, key: str, now: float) -> None:
         """Give a claimed timer back (its key was busy): due again at the next poll."""
@@ -418,34 +452,31 @@ class RedisWorker:
         """Take `key`'s lock if free, handle its due timer (if claimed) and its unfinished
         and queued events, then let it go. Busy: return, the holder does it."""
         store = self.store
-        inbox, running = store.k("in", key), store.k("run", key)
-        while True:
-            token = await self._acquire(key, wait=False)
-            if not token:
-                if timer:  # claimed, but the key is busy: due again at the next poll
-                    await store.unclaim(key, self.now())
-                return
-            try:
-                if timer:
-                    timer = False
-                    await self._guarded(key, token, self._fire(key))
-                while True:
-                    # An event left by a worker that died holding the lock comes first.
-                    raw = await store.redis.lindex(running, 0) or await store.redis.lmove(
-                        inbox, running, "LEFT", "RIGHT")
-                    if raw is None:
-                        break
-                    await self._guarded(key, token, self._handle(key, str(raw)))
-                    await store.redis.lpop(running)
-                await store.redis.srem(store.k("pending"), key)
-            except _LockLost:
-                logger.warning("worker lost the lock of %r (expired): it stopped there", key)
-                return
-            finally:
+        token = await self._acquire(key, wait=False)
+        if not token:
+            if timer:  # claimed, but the key is busy: due again at the next poll
+                await store.unclaim(key, self.now())
+            return
+        released = False
+        try:
+            if timer:
+                await self._guarded(key, token, self._fire(key))
+            handled = False
+            while True:
+                raw = await store.next_event(key, handled)
+                if raw is None:
+                    if await store.leave(key, token):
+                        released = True
+                        return
+                    handled = False
+                    continue
+                await self._guarded(key, token, self._handle(key, raw))
+                handled = True
+        except _LockLost:
+            logger.warning("worker lost the lock of %r (expired): it stopped there", key)
+        finally:
+            if not released:
                 await store.unlock(key, token)
-            if not await store.redis.llen(inbox):
-                return
-            await store.redis.sadd(store.k("pending"), key)  # queued while we let go
 
     async def _guarded(self, key: str, token: str, work: Any) -> None:
         """Run `work` while renewing our lock; if the lock is lost, cancel it."""
@@ -469,10 +500,15 @@ class RedisWorker:
             if not task.done():
                 task.cancel()
 
-    async def _load(self, key: str) -> tuple[Spec, Session, int] | None:
-        stored = await self.store.load(key)
+    async def _load(self, key: str, event_id: str | None = None
+                    ) -> tuple[Spec, Session, int] | None:
+        """The session on `key` as this worker's specs read it; None if there is nothing to
+        do (no session, an unknown spec, or `event_id` is already committed)."""
+        stored, last = await self.store.load_with_last(key)
         if stored is None:
             return None
+        if event_id is not None and last == event_id:
+            return None  # committed by a worker that died before it could say so
         spec = self.specs.get(stored.session.spec)
         if spec is None:
             logger.warning("session %r runs spec %r, which this worker does not know",
@@ -497,9 +533,7 @@ class RedisWorker:
         except (ValueError, KeyError, TypeError) as exc:
             logger.error("session %r: dropping an unreadable queued event %r: %r", key, raw, exc)
             return
-        if await self.store.last_event(key) == event_id:
-            return  # committed by a worker that died before it could say so
-        loaded = await self._load(key)
+        loaded = await self._load(key, event_id)
         if loaded is None:
             return  # the session ended before its turn: the event has no taker
         spec, session, rev = loaded
