@@ -6,8 +6,8 @@ Runs the `tally` spec below on a RedisWorker and reads commands from stdin:
 `start KEY`, `say KEY TEXT` (deliver TEXT to KEY). Replies print as `reply KEY TEXT`;
 `ok` follows each command once it is queued or done; `committed KEY LAST` each commit
 (LAST: the last text in the session's `seen`). End of input: the worker closes and
-prints `bye`. With `--hang-on WORD`, the action for WORD never returns (a worker to kill
-mid-action).
+prints `bye`. With `--hang-on WORD`, the action for WORD never returns in the first worker
+that handles it (a worker to kill mid-action); in any other worker it runs as usual.
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ def out(line: str) -> None:
     sys.stdout.flush()
 
 
-def tally(timeout: float, hang_on: str | None) -> Spec:
+def tally(timeout: float, hang_on: str | None, store: RedisStore) -> Spec:
     async def record(ctx: Context) -> None:
-        if ctx.text == hang_on:
+        # Only the first worker to meet WORD hangs (a flag in Redis): the one to kill.
+        if ctx.text == hang_on and await store.redis.set(store.k("hung"), "1", nx=True):
             out(f"hanging {ctx.key} {ctx.text}")
             await asyncio.Event().wait()
         ctx.data.setdefault("seen", []).append(ctx.text)
@@ -53,8 +54,8 @@ async def main() -> None:
     parser.add_argument("--hang-on")
     parser.add_argument("--ttl", type=float, default=0.5)
     args = parser.parse_args()
-    spec = tally(args.timeout, args.hang_on)
     store = RedisStore.from_url(args.url, prefix=args.prefix)
+    spec = tally(args.timeout, args.hang_on, store)
     pending: set[asyncio.Task[Any]] = set()
     def committed(key: str, session: Session | None) -> None:
         seen = [] if session is None else session.data.get("seen", [])

@@ -188,7 +188,7 @@ async def test_two_worker_processes(store: RedisStore, redis_url: str,
                                     redis_prefix: str) -> None:
     lines: queue.Queue[str] = queue.Queue()
     a = Proc(redis_url, redis_prefix, "A", "--hang-on", "slow", lines=lines)
-    b = Proc(redis_url, redis_prefix, "B", lines=lines)
+    b = Proc(redis_url, redis_prefix, "B", "--hang-on", "slow", lines=lines)
     try:
         # 1. Interleaved events for the same keys from both processes.
         a.send("start k1")
@@ -206,19 +206,23 @@ async def test_two_worker_processes(store: RedisStore, redis_url: str,
             seen = (await data(store, key))["seen"]
             assert sorted(seen) == sorted(texts) and len(seen) == 20
 
-        # 2. A is killed in the middle of an action; B takes the key after A's lock expires.
+        # 2. The worker that takes `slow` hangs in its action (either may: both poll for
+        # queued keys) and is killed there; the other takes the key after its lock expires.
         a.send("say k1 slow")
-        read_until(lines, lambda seen: any(s.startswith("A hanging k1 slow") for s in seen))
-        a.proc.send_signal(signal.SIGKILL)
-        assert a.proc.wait(timeout=WAIT) == -signal.SIGKILL
-        b.send("say k1 after")
-        got = read_until(lines, lambda seen: "B committed k1 after" in seen)
-        # The event A died on is handled again by B (A never committed it), then the new one.
-        assert [s for s in got if " got " in s] == ["B reply k1 got slow", "B reply k1 got after"]
+        got = read_until(lines, lambda seen: any(" hanging k1 slow" in s for s in seen))
+        dead, alive = (a, b) if any(s.startswith("A hanging") for s in got) else (b, a)
+        dead.proc.send_signal(signal.SIGKILL)
+        assert dead.proc.wait(timeout=WAIT) == -signal.SIGKILL
+        alive.send("say k1 after")
+        got = read_until(lines, lambda seen: f"{alive.name} committed k1 after" in seen)
+        # The event the dead one was handling is handled again (it never committed), then
+        # the new one.
+        assert [s for s in got if " got " in s] == [f"{alive.name} reply k1 got slow",
+                                                   f"{alive.name} reply k1 got after"]
         assert (await data(store, "k1"))["seen"][-2:] == ["slow", "after"]
-        b.quit()
-        read_until(lines, lambda seen: any(s == "B <exit>" for s in seen))
-        assert b.proc.wait(timeout=WAIT) == 0
+        alive.quit()
+        read_until(lines, lambda seen: f"{alive.name} <exit>" in seen)
+        assert alive.proc.wait(timeout=WAIT) == 0
     finally:
         for p in (a, b):
             if p.proc.poll() is None:
