@@ -117,7 +117,12 @@ class AsyncioClock:
             if armed[0] <= deadline:
                 return
             armed[1].cancel()
-        self._handles[ident] = (deadline, self.loop.call_at(deadline, self._due, ident))
+        self._handles[ident] = (deadline, self.loop.call_at(self._loop_time(deadline), self._due,
+                                                            ident))
+
+    def _loop_time(self, deadline: float) -> float:
+        """`deadline` (this clock's time) on the loop's clock, for `call_at`."""
+        return deadline
 
     def _due(self, ident: int) -> None:
         self._handles.pop(ident, None)
@@ -127,7 +132,7 @@ class AsyncioClock:
 
     async def _run(self, ident: int, owner: TimerOwner) -> None:
         try:
-            await owner.fire_due(self.loop.time())
+            await owner.fire_due(self.now())
         finally:
             if self._runners.get(ident) is asyncio.current_task():
                 del self._runners[ident]
