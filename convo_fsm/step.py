@@ -36,7 +36,10 @@ __all__ = [
 
 
 # What comes in and goes out are named tuples: one of each is made per event, and a
-# tuple costs a fraction of a frozen attrs instance to build.
+# tuple costs a fraction of a frozen attrs instance to build. On the per-event paths they
+# are built with `_new(Cls, (fields...))`, what a named tuple's own (Python-level) `__new__`
+# does, without that extra call: the same value at half the cost.
+_new = tuple.__new__
 
 
 # -- what comes in ---------------------------------------------------------------------------
@@ -155,8 +158,8 @@ def _moved(spec: Spec, session: Session, state: str, deadline: float | None,
     history = session.history
     if state != session.state or len(history) == 0:
         history = (*history[1 - spec.history_limit:], state) if spec.history_limit > 1 else (state,)
-    return Session(session.key, session.spec, state, session.data, deadline, warn_at,
-                   session.generation + 1, history, session.started, now)
+    return _new(Session, (session.key, session.spec, state, session.data, deadline, warn_at,
+                          session.generation + 1, history, session.started, now))
 
 
 def _go(spec: Spec, session: Session, state: State, target: Target, action: Action | None,
@@ -169,9 +172,10 @@ def _go(spec: Spec, session: Session, state: State, target: Target, action: Acti
                            session.history, session.started, now)
             return Result(same, (Run(action, what),) if action is not None else ())
         deadline, warn_at = _timers(state, now)
-        arm = Arm(deadline, warn_at)
-        return Result(_moved(spec, session, session.state, deadline, warn_at, now),
-                      (arm, Run(action, what)) if action is not None else (arm,))
+        arm = _new(Arm, (deadline, warn_at))
+        return _new(Result, (_moved(spec, session, session.state, deadline, warn_at, now),
+                             (arm, _new(Run, (action, what))) if action is not None else (arm,),
+                             True))
     if target is STOP:
         effects = [Arm(None, None)]
         if state.exit is not None:
