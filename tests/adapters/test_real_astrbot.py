@@ -18,7 +18,7 @@ BUILD = ("python3.12 -m venv .venv-astrbot && .venv-astrbot/bin/pip install -e '
          "pytest pytest-asyncio hypothesis")
 
 
-def test_convo_fsm_inside_real_astrbot() -> None:
+def test_convo_fsm_inside_real_astrbot(tmp_path: Path) -> None:
     if not PYTHON.exists():
         message = f"no AstrBot venv at {PYTHON}; build it with: {BUILD}"
         if os.environ.get("CI") or os.environ.get("CONVO_FSM_REQUIRE_ASTRBOT"):
@@ -27,7 +27,9 @@ def test_convo_fsm_inside_real_astrbot() -> None:
     run = subprocess.run(
         [str(PYTHON), "-m", "pytest", "-o", "addopts=-q", "-p", "no:cacheprovider",
          "tests/astrbot_real"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+        # AstrBot writes a data/ folder under ASTRBOT_ROOT (default: the working directory).
+        env={**os.environ, "ASTRBOT_ROOT": str(tmp_path)})
     report = run.stdout[-4000:] + run.stderr[-2000:]
     assert run.returncode == 0, report
     assert " passed" in run.stdout and "skipped" not in run.stdout, report
