@@ -132,6 +132,14 @@ def machine(astrbot: Path | None) -> dict[str, object]:
         "transitions": _version(sys.executable, "transitions"),
         "attrs": _version(sys.executable, "attrs"),
     }
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                              capture_output=True, text=True, check=False).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "convo_fsm"], cwd=ROOT,
+                               capture_output=True, text=True, check=False).stdout.strip()
+        info["commit"] = head + (" (convo_fsm/ has uncommitted changes)" if dirty else "")
+    except OSError:
+        info["commit"] = "?"
     if astrbot is not None:
         info["astrbot_python"] = subprocess.run(
             [str(astrbot), "-c", "import platform; print(platform.python_version())"],

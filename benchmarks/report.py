@@ -234,7 +234,8 @@ def write(run: dict[str, Any], out: Path) -> None:
         "same), started " + run["started"] + f", {run.get('duration_s', 0) / 60:.1f} minutes. "
         "Every number below comes from that one run on one machine.",
         "",
-        f"- Machine: {m['cpu']}, {m['cores']} cores; {m['os']}.",
+        f"- Machine: {m['cpu']}, {m['cores']} cores; {m['os']}. Code: commit "
+        f"{m.get('commit', '?')}.",
         f"- Load average before / after the run: {m.get('load_before')} / "
         f"{run.get('load_after', '?')}" + (
             " (other processes were using the CPU: timings are noisier than on an idle "
