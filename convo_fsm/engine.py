@@ -27,6 +27,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import inspect
 import json
@@ -112,7 +113,7 @@ class SessionInfo:
 class _Turn:
     """A busy key: the waiting events and the task running an action, if any."""
 
-    __slots__ = ("cancel_requested", "cancelling", "inbox", "task")
+    __slots__ = ("cancel_requested", "cancelling", "inbox", "late", "task")
 
     def __init__(self) -> None:
         # (future, wants_session): events want their session; start/timers only want the turn.
@@ -120,6 +121,7 @@ class _Turn:
         self.task: asyncio.Task[Any] | None = None
         self.cancel_requested = False
         self.cancelling = 0
+        self.late: asyncio.Future[bool] | None = None  # a warning waiting for this turn
 
 
 _COMPACT_SLACK = 1024
@@ -375,7 +377,12 @@ class Engine:
         return False
 
     # -- applying a step -------------------------------------------------------------------
-    async def _apply(self, key: str, result: Result, ctx: Context, turn: _Turn | None) -> None:
+    async def _apply(self, key: str, result: Result, ctx: Context, turn: _Turn | None,
+                     detach: bool = False) -> bool:
+        """Commit the step's session and perform its effects in order. With `detach` (timers),
+        the first async action and the effects after it go on in a task that holds the turn and
+        releases it: True then, and the caller must not release the turn. So a slow timer
+        action never holds up the other sessions' timers."""
         session = result.session
         if self._trace is not None:
             old = self._sessions.get(key)
@@ -383,19 +390,62 @@ class Engine:
                                     None if old is None else old.state))
         self._sessions[key] = session
         ctx.session = session
+        return await self._effects(key, session, result.effects, ctx, turn, detach)
+
+    async def _effects(self, key: str, session: Session, effects: tuple[Any, ...], ctx: Context,
+                       turn: _Turn | None, detach: bool) -> bool:
         token = session.data
-        for effect in result.effects:
+        for index, effect in enumerate(effects):
             if type(effect) is Run:
                 current = self._sessions.get(key)
                 if current is None or current.data is not token:
-                    return  # ended (or replaced) by a timer, stop() or an earlier action
+                    return False  # ended (or replaced) by a timer, stop() or an earlier action
                 ctx.session = current
-                if not await self._run(effect.action, ctx, turn):
-                    return
+                if detach and turn is not None:
+                    try:
+                        pending = effect.action(ctx)
+                    except Exception as exc:
+                        self._fail(key, token, exc, f"action {_name(effect.action)}")
+                        return False
+                    if inspect.isawaitable(pending):
+                        self._detach(key, session, pending, effects[index + 1:], ctx, turn,
+                                     effect.action)
+                        return True
+                elif not await self._run(effect.action, ctx, turn):
+                    return False
             elif type(effect) is Arm:
                 self._arm(key, session)
             else:
-                self._end(key, token, effect.reason)  # type: ignore[union-attr]
+                self._end(key, token, effect.reason)
+        return False
+
+    def _detach(self, key: str, session: Session, pending: Awaitable[Any],
+                rest: tuple[Any, ...], ctx: Context, turn: _Turn, action: Action) -> None:
+        async def finish() -> None:
+            try:
+                await self._await_cancellable(pending, turn)
+            except _Interrupted:
+                return
+            except Exception as exc:
+                self._fail(key, session.data, exc, f"action {_name(action)}")
+                return
+            await self._effects(key, session, rest, ctx, turn, False)
+            if self._store is not None:
+                await self._persist(key)
+
+        def done(task: asyncio.Future[Any]) -> None:
+            self._sending.discard(task)
+            if inspect.iscoroutine(pending) and task.cancelled():
+                pending.close()  # cancelled (stop, close) before it ever ran
+            if turn.task is task:
+                turn.task = None
+            turn.cancel_requested = False
+            self._release(key, turn)
+
+        task = asyncio.ensure_future(finish())
+        turn.task, turn.cancelling = task, 0  # interruptible from now on, like any action
+        self._sending.add(task)  # cancelled by close() like a pending send
+        task.add_done_callback(done)
 
     async def _run(self, action: Action, ctx: Context, turn: _Turn | None) -> bool:
         """Run one action; False if it failed (session ended) or was cancelled by us."""
@@ -454,6 +504,9 @@ class Engine:
         except asyncio.CancelledError:
             if fut.done() and not fut.cancelled() and fut.result():
                 self._release(key, turn)  # we were handed the turn as we were cancelled
+            else:
+                with contextlib.suppress(ValueError):  # free its place: inboxes are bounded
+                    turn.inbox.remove((fut, wants_session))
             raise
         return turn if granted else None
 
@@ -490,10 +543,13 @@ class Engine:
         """The earliest pending timer (outdated entries are dropped on the way)."""
         heap, sessions = self._heap, self._sessions
         while heap:
-            _, key, gen, warning = heap[0]
+            due, key, gen, warning = heap[0]
             s = sessions.get(key)
-            if s is not None and s.generation == gen and (not warning or s.warn_at is not None):
-                return heap[0][0]
+            # The time must match too: a new session on a key counts generations from 0 again,
+            # so an old session's entry can carry the new one's generation.
+            if s is not None and s.generation == gen and due == (s.warn_at if warning
+                                                                 else s.deadline):
+                return due
             heapq.heappop(heap)
         return None
 
@@ -501,41 +557,50 @@ class Engine:
         """Fire every timer due at `now`, in deadline order. Returns how many fired."""
         fired = 0
         while (due := self.next_deadline()) is not None and due <= now:
-            _, key, gen, warning = heapq.heappop(self._heap)
-            if warning and key in self._busy:
+            due, key, gen, warning = heapq.heappop(self._heap)
+            turn = self._busy.get(key) if warning else None
+            if turn is not None:
                 # A warning waits for the key's running action; awaited here, it would hold
-                # up every other session's timers meanwhile. It waits in its own task.
-                late = asyncio.ensure_future(self._fire(key, gen, warning))
+                # up every other session's timers meanwhile. It waits in its own task, one
+                # per key: a newer warning makes the waiting one obsolete.
+                if turn.late is not None:
+                    turn.late.cancel()
+                late = turn.late = asyncio.ensure_future(self._fire(key, gen, warning, due))
                 self._sending.add(late)  # cancelled by close() like a pending send
                 late.add_done_callback(self._sending.discard)
                 continue
-            if await self._fire(key, gen, warning):
+            if await self._fire(key, gen, warning, due):
                 fired += 1
         return fired
 
-    async def _fire(self, key: str, gen: int, warning: bool) -> bool:
+    async def _fire(self, key: str, gen: int, warning: bool, due: float) -> bool:
         turn = self._busy.get(key)
         if turn is not None and not warning:
             self._interrupt(turn)  # a timeout does not wait for a running action
         held = await self._take_turn(key, wants_session=True, front=True)
         if held is None:
             return False
+        detached = False  # True: a task finishes the timer's actions and releases the turn
         try:
             session = self._sessions.get(key)
             if session is None or session.generation != gen:
                 return False
-            if warning and session.warn_at is None:
-                return False
-            spec = self._specs[session.spec]
+            if due != (session.warn_at if warning else session.deadline):
+                return False  # another session's timer (see next_deadline)
             now = self.clock.now()
+            if warning and session.deadline is not None and session.deadline <= now:
+                return False  # a late warning must not start an action ahead of its timeout
+            spec = self._specs[session.spec]
             name = "warning" if warning else "timeout"
             ctx = Context(session, None, name, now, self._emit)
-            await self._apply(key, step(spec, session, TimerFired(warning), now), ctx, held)
+            detached = await self._apply(key, step(spec, session, TimerFired(warning), now), ctx,
+                                         held, detach=True)
             if self._store is not None:
                 await self._persist(key)
             return True
         finally:
-            self._release(key, held)
+            if not detached:
+                self._release(key, held)
 
     # -- ending ----------------------------------------------------------------------------
     def _end(self, key: str, token: dict[str, Any], reason: str,
@@ -621,8 +686,9 @@ class Engine:
     def pending_timers(self) -> int:
         """Heap entries still valid for a live session (outdated ones excluded)."""
         sessions = self._sessions
-        return sum(1 for _, k, g, _w in self._heap
-                   if (s := sessions.get(k)) is not None and s.generation == g)
+        return sum(1 for d, k, g, w in self._heap
+                   if (s := sessions.get(k)) is not None and s.generation == g
+                   and d == (s.warn_at if w else s.deadline))
 
     def footprint(self) -> dict[str, Any]:
         """Sizes of the engine's bookkeeping (tests, monitoring): live `sessions`, `busy` keys

@@ -1,0 +1,104 @@
+"""Regressions found by the testing kit's state machine (convo_fsm.testing.hypothesis)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from convo_fsm import KEEP, STOP, Context, Engine, On, Spec, State, Timeout, VirtualClock
+
+
+def note(ctx: Context) -> None:
+    ctx.reply(f"{ctx.name} {ctx.key} at {ctx.now:g}")
+
+
+LOOP = Spec(name="loop-timeout", initial="a", states=[
+    State("a", on=[On("bye", STOP)], timeout=Timeout(30, KEEP, action=note))])
+
+
+async def test_a_restarted_session_does_not_fire_the_old_sessions_timer() -> None:
+    # A new session on a key counts generations from 0 again: the old session's heap entry
+    # (deadline 30, generation 0) used to fire for the new one (deadline 40), 10 s early.
+    clock = VirtualClock()
+    engine = Engine(clock=clock)
+    await engine.start(LOOP, "k")
+    await clock.advance(10)
+    assert engine.stop("k")
+    await engine.start(LOOP, "k")
+    assert engine.pending_timers() == 1
+    await clock.advance(25)  # t=35: the old deadline (30) passed, the new one (40) not
+    assert [r.text for r in engine.outbox] == []
+    await clock.advance(5)
+    assert [r.text for r in engine.outbox] == ["timeout k at 40"]
+
+
+async def test_replace_after_a_timeout_does_not_double_fire() -> None:
+    # The machine's shrunk case: a 0.5 s KEEP timeout fired once (generation 1, next at 1.0),
+    # a replacing start at 0.5 (generation 0, deadline 1.0). At 1.0 the new session's timeout
+    # fires (now generation 1, deadline 1.5); the old entry (1.0, generation 1) must not.
+    spec = Spec(name="half", initial="a", states=[
+        State("a", on=[On("bye", STOP)], timeout=Timeout(0.5, KEEP, action=note))])
+    clock = VirtualClock()
+    engine = Engine(clock=clock)
+    await engine.start(spec, "k")
+    await clock.advance(0.5)
+    await engine.start(spec, "k", replace=True)
+    await clock.advance(0.5)
+    assert [r.text for r in engine.outbox] == ["timeout k at 0.5", "timeout k at 1"]
+    session = engine.session("k")
+    assert session is not None and session.deadline == 1.5
+
+
+async def test_a_slow_timer_action_does_not_hold_up_other_sessions_timers() -> None:
+    # Timer actions used to be awaited inside fire_due: one async timeout action (say, a slow
+    # send to the chat platform) delayed every other session's timers until it finished, and
+    # VirtualClock.advance hung on it.
+    gate = asyncio.Event()
+
+    async def slow_goodbye(ctx: Context) -> None:
+        await gate.wait()
+        ctx.reply(f"slow goodbye {ctx.key}")
+
+    slow = Spec(name="slow-timeout", initial="a", states=[
+        State("a", on=[On("bye", STOP)], timeout=Timeout(1, STOP, action=slow_goodbye))])
+    quick = Spec(name="quick-timeout", initial="a", states=[
+        State("a", on=[On("bye", STOP)], timeout=Timeout(2, STOP, action=note))])
+    clock = VirtualClock()
+    engine = Engine(clock=clock)
+    await engine.start(slow, "slow")
+    await engine.start(quick, "quick")
+    advanced = asyncio.ensure_future(clock.advance(3))
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert advanced.done(), "the clock is stuck behind a slow timer action"
+    assert [r.text for r in engine.outbox] == ["timeout quick at 2"]
+    assert "slow" in engine and "slow" in engine.busy_keys()  # its action still holds its turn
+    bye = asyncio.ensure_future(engine.deliver("slow", "/bye"))  # waits for the turn
+    await asyncio.sleep(0)
+    gate.set()
+    await clock.advance(0)
+    assert await bye is False  # the timeout's STOP came first: handed back, not swallowed
+    assert [r.text for r in engine.outbox][1:] == ["slow goodbye slow"]
+    assert "slow" not in engine and not list(engine.busy_keys())
+
+
+async def test_a_slow_timer_action_is_cancelled_by_stop_and_close() -> None:
+    started: list[str] = []
+
+    async def forever(ctx: Context) -> None:
+        started.append(ctx.key)
+        await asyncio.Event().wait()
+
+    spec = Spec(name="forever-timeout", initial="a", states=[
+        State("a", on=[On("bye", STOP)], timeout=Timeout(1, "b", action=forever)),
+        State("b", on=[On("bye", STOP)])])
+    clock = VirtualClock()
+    engine = Engine(clock=clock)
+    await engine.start(spec, "x")
+    await engine.start(spec, "y")
+    await clock.advance(1)
+    assert started == ["x", "y"]
+    assert engine.stop("x")
+    await clock.advance(0)
+    assert "x" not in engine.busy_keys()
+    await engine.close()
+    assert not list(engine.busy_keys()) and engine.footprint()["sending"] == 0
