@@ -70,11 +70,17 @@ class VirtualClock:
             deadline, index = min(due)
             self._now = max(self._now, deadline)
             fired += await self._owners[index].fire_due(self._now)
+            # Tasks woken by the firings (waiters, cancelled actions) run at this time, as
+            # they would in real time, before the clock moves on.
+            await _settle()
         self._now = target
-        # Let tasks woken by the firings (waiters, cancelled actions) settle.
-        for _ in range(3):
-            await asyncio.sleep(0)
+        await _settle()
         return fired
+
+
+async def _settle(rounds: int = 8) -> None:
+    for _ in range(rounds):
+        await asyncio.sleep(0)
 
 
 class AsyncioClock:

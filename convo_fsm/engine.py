@@ -43,7 +43,7 @@ from convo_fsm.context import Context, Reply
 from convo_fsm.message import DEFAULT_FILTERS, Filter
 from convo_fsm.session import Session
 from convo_fsm.spec import Action, Busy, EventError, Spec
-from convo_fsm.step import Arm, Force, Input, Result, Run, TimerFired, new_session, step
+from convo_fsm.step import Arm, End, Force, Input, Result, Run, TimerFired, new_session, step
 from convo_fsm.storage.base import Conflict, Policy, Store, fingerprint
 
 __all__ = ["Ended", "Engine", "LimitError", "SessionExists", "SessionInfo", "TraceRecord"]
@@ -81,7 +81,9 @@ class TraceRecord:
     - "event": `event` arrived for `key` (`deliver`, also via `dispatch`);
     - "result": that event was consumed (`consumed` True) or handed back (False);
     - "step": a change committed: `name` is the event name, "start", "timeout" or "warning",
-      `source` the state left (None for a start), `session` the new session, `event` the raw event;
+      `source` the state left, `session` the new session, `event` the raw event. A start is
+      the step with `source` None; a timer's step has `event` None (a user's event may be
+      named "start" or "timeout" too);
     - "force" / "deadline": `Engine.force` / `Engine.set_deadline` committed `session`;
     - "stop": the host called `Engine.stop` (`reason`);
     - "reply": a reply with `text` to `key` (caused by `event`);
@@ -411,13 +413,31 @@ class Engine:
                         self._detach(key, session, pending, effects[index + 1:], ctx, turn,
                                      effect.action)
                         return True
-                elif not await self._run(effect.action, ctx, turn):
-                    return False
+                else:
+                    try:
+                        ok = await self._run(effect.action, ctx, turn)
+                    except asyncio.CancelledError:
+                        # The caller was cancelled mid-action: the step stays committed, so
+                        # its bookkeeping (an ending above all) still happens; actions do not.
+                        self._bookkeep(key, session, effects[index + 1:])
+                        raise
+                    if not ok:
+                        return False
             elif type(effect) is Arm:
                 self._arm(key, session)
             else:
                 self._end(key, token, effect.reason)
         return False
+
+    def _bookkeep(self, key: str, session: Session, effects: tuple[Any, ...]) -> None:
+        current = self._sessions.get(key)
+        if current is None or current.data is not session.data:
+            return
+        for effect in effects:
+            if type(effect) is Arm:
+                self._arm(key, session)
+            elif type(effect) is End:
+                self._end(key, session.data, effect.reason)
 
     def _detach(self, key: str, session: Session, pending: Awaitable[Any],
                 rest: tuple[Any, ...], ctx: Context, turn: _Turn, action: Action) -> None:
@@ -686,9 +706,9 @@ class Engine:
     def pending_timers(self) -> int:
         """Heap entries still valid for a live session (outdated ones excluded)."""
         sessions = self._sessions
-        return sum(1 for d, k, g, w in self._heap
-                   if (s := sessions.get(k)) is not None and s.generation == g
-                   and d == (s.warn_at if w else s.deadline))
+        return len({(k, w) for d, k, g, w in self._heap  # (a restarted key may hold a twin)
+                    if (s := sessions.get(k)) is not None and s.generation == g
+                    and d == (s.warn_at if w else s.deadline)})
 
     def footprint(self) -> dict[str, Any]:
         """Sizes of the engine's bookkeeping (tests, monitoring): live `sessions`, `busy` keys

@@ -201,8 +201,14 @@ class Harness:
     def _on_step(self, r: TraceRecord) -> None:
         key, name, session = r.key, r.name, r.session
         assert session is not None
-        if name in ("start", "timeout", "warning"):
-            self.count(name)
+        # A start has no source state, a timer no event: a user's event may be *named* start.
+        if r.source is None:
+            name = "start"
+        elif r.event is None and name in ("timeout", "warning"):
+            name = "timer " + name
+        else:
+            name = "event"
+        self.count(name)
         prev = self.current.get(key)
         if session.state not in self.spec.by_name:
             self.fail(f"step to undeclared state {session.state!r} on {key!r}")
@@ -211,14 +217,14 @@ class Harness:
                 self.fail(f"start on {key!r} over a live session in {prev.state!r}")
         elif prev is None:
             self.fail(f"step {name!r} on {key!r} which has no live session")
-        elif name == "timeout":
+        elif name == "timer timeout":
             if prev.deadline is None or prev.deadline != r.at:
                 self.fail(f"timeout on {key!r} fired at {r.at}, deadline was {prev.deadline}")
             fired = self.fired.setdefault(key, set())
             if prev.generation in fired:
                 self.fail(f"timeout of generation {prev.generation} on {key!r} fired twice")
             fired.add(prev.generation)
-        elif name == "warning":
+        elif name == "timer warning":
             # A warning waits for a running action on its key, so it may come late; never early.
             if prev.warn_at is None or r.at < prev.warn_at:
                 self.fail(f"warning on {key!r} fired at {r.at}, warn_at was {prev.warn_at}")
@@ -244,15 +250,17 @@ class Harness:
         self.loop.run_until_complete(self._settle(self.SETTLE_ROUNDS))
 
     def drive(self, what: str, coro: Any) -> Any:
-        """Run `coro` to completion; a call that never completes (without time passing) is a
-        violation (something waits on something that cannot happen)."""
+        """Run `coro` to completion; a call that stops making progress (its virtual time stands
+        still for DRIVE_ROUNDS loop rounds) is a violation: it waits on something that cannot
+        happen."""
         task = self.loop.create_task(coro)
 
         async def spin() -> None:
-            for _ in range(self.DRIVE_ROUNDS):
-                if task.done():
-                    return
+            idle, now = 0, self.clock.now()
+            while idle < self.DRIVE_ROUNDS and not task.done():
                 await asyncio.sleep(0)
+                idle = 0 if self.clock.now() != now else idle + 1  # stuck: time stands still
+                now = self.clock.now()
 
         self.loop.run_until_complete(spin())
         if not task.done():

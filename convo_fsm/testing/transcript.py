@@ -96,7 +96,7 @@ def encode(record: TraceRecord) -> dict[str, Any]:
     if kind == "step":
         assert session is not None
         out.update({"on": record.name, "from": record.source, "to": session.state})
-        if record.name == "start":
+        if record.source is None:  # a start (an event may be *named* start)
             out.update({"spec": session.spec, "data": _snapshot(session.data),
                         "event": encode_event(record.event)})
     elif kind == "event":
@@ -120,7 +120,7 @@ def encode(record: TraceRecord) -> dict[str, Any]:
 
 def is_input(line: Mapping[str, Any]) -> bool:
     kind = line.get("kind")
-    return kind in INPUT_KINDS or (kind == "step" and line.get("on") == "start")
+    return kind in INPUT_KINDS or (kind == "step" and line.get("from") is None)
 
 
 class Transcript:

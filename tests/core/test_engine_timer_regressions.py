@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from convo_fsm import KEEP, STOP, Context, Engine, On, Spec, State, Timeout, VirtualClock
+from convo_fsm.testing import ConversationTester, areplay
+from convo_fsm.testing.transcript import is_input
 
 
 def note(ctx: Context) -> None:
@@ -102,3 +106,45 @@ async def test_a_slow_timer_action_is_cancelled_by_stop_and_close() -> None:
     assert "x" not in engine.busy_keys()
     await engine.close()
     assert not list(engine.busy_keys()) and engine.footprint()["sending"] == 0
+
+
+async def test_a_dispatch_cancelled_mid_action_still_ends_a_final_step() -> None:
+    # The machine's shrunk case: an event moved the session to a final state whose action
+    # was still running when the host cancelled the dispatch (say, a request timeout). The
+    # step was committed but its End never ran: the session lived on in the final state.
+    gate = asyncio.Event()
+
+    async def slow(ctx: Context) -> None:
+        await gate.wait()
+
+    spec = Spec(name="cancel-mid-action", initial="a", states=[
+        State("a", on=[On("message", "done", action=slow)]),
+        State("done", final=True)])
+    ended: list[str] = []
+    engine = Engine(clock=VirtualClock(), on_end=lambda e: ended.append(e.reason))
+    await engine.start(spec, "k")
+    task = asyncio.ensure_future(engine.deliver("k", "hi"))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    session = engine.session("k")
+    assert session is not None and session.state == "done"
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert "k" not in engine and ended == ["final"]
+    assert not list(engine.busy_keys()) and engine.pending_timers() == 0
+
+
+async def test_an_event_named_start_is_not_a_session_start_in_a_transcript() -> None:
+    # A user typing "/start" in a running session is an event named "start"; transcripts
+    # (and the machine) took its step for a new session and replayed it as one.
+    spec = Spec(name="named-start", initial="a", states=[
+        State("a", on=[On("start", "b", action=lambda c: c.reply("again?"))]),
+        State("b", on=[On("start", STOP)], timeout=Timeout(5, STOP))])
+    t = ConversationTester(spec)
+    await t.start("ann")
+    assert await t.say("ann", "/start") == ["again?"]
+    starts = [r for r in t.transcript if r["kind"] == "step" and r["from"] is None]
+    assert len(starts) == 1
+    assert sum(1 for r in t.transcript if is_input(r)) == 2  # the start and the event
+    assert (await areplay(t.transcript, spec)).ok
