@@ -43,4 +43,5 @@ async def main() -> None:
     print("live sessions:", len(engine))
 
 
-asyncio.run(main())
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import importlib.util
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,6 +31,21 @@ def budget(examples: int, steps: int = 40) -> settings:
 # -- the engine, with random specs -----------------------------------------------------------
 TestEngineWithRandomSpecs = conversation_machine(specs()).TestCase
 TestEngineWithRandomSpecs.settings = budget(300, 50)
+
+
+# -- README's quiz (examples/quiz.py), as README's "Testing your conversation" shows --------
+def _example_quiz() -> Spec:
+    path = Path(__file__).resolve().parents[2] / "examples" / "quiz.py"
+    found = importlib.util.spec_from_file_location("readme_quiz", path)
+    assert found is not None and found.loader is not None
+    module = importlib.util.module_from_spec(found)
+    found.loader.exec_module(module)
+    quiz: Spec = module.quiz
+    return quiz
+
+
+TestReadmeQuiz = conversation_machine(_example_quiz(), texts=("42", "41")).TestCase
+TestReadmeQuiz.settings = budget(40)
 
 
 # -- every game ----------------------------------------------------------------------------
