@@ -43,7 +43,19 @@ from convo_fsm.context import Context, Reply
 from convo_fsm.message import DEFAULT_FILTERS, Filter
 from convo_fsm.session import Session
 from convo_fsm.spec import Action, Busy, EventError, Spec
-from convo_fsm.step import Arm, End, Force, Input, Result, Run, TimerFired, new_session, step
+from convo_fsm.step import (
+    Arm,
+    End,
+    Force,
+    GuardFailed,
+    Input,
+    Result,
+    Run,
+    TimerFired,
+    achoose,
+    new_session,
+    step,
+)
 from convo_fsm.storage.base import Conflict, Policy, Store, fingerprint
 
 __all__ = ["Ended", "Engine", "LimitError", "SessionExists", "SessionInfo", "TraceRecord"]
@@ -361,22 +373,20 @@ class Engine:
             return False
         now = self.clock.now()
         ctx = Context(session, event, name, now, self._emit)
-        for t in candidates:
-            if t.guard is not None:
-                try:
-                    ok = t.guard(ctx)
-                    if inspect.isawaitable(ok):
-                        ok = await ok
-                except Exception as exc:
-                    self._fail(key, session.data, exc, f"guard {t.guard_name}")
-                    return True
-                if not ok:
-                    continue
-                if self._sessions.get(key) is not session:  # an async guard let time pass
-                    return await self._handle(key, event, turn)
-            await self._apply(key, step(spec, session, Input(name, event, t), now), ctx, turn)
-            return True
-        return False
+        t = candidates[0]
+        if t.guard is not None:
+            try:
+                chosen = await achoose(candidates, ctx)
+            except GuardFailed as failed:
+                self._fail(key, session.data, failed.error, f"guard {failed.on.guard_name}")
+                return True
+            if chosen is None:
+                return False
+            t = chosen
+            if self._sessions.get(key) is not session:  # an async guard let time pass
+                return await self._handle(key, event, turn)
+        await self._apply(key, step(spec, session, Input(name, event, t), now), ctx, turn)
+        return True
 
     # -- applying a step -------------------------------------------------------------------
     async def _apply(self, key: str, result: Result, ctx: Context, turn: _Turn | None,
@@ -416,12 +426,11 @@ class Engine:
                 else:
                     try:
                         ok = await self._run(effect.action, ctx, turn)
-                    except asyncio.CancelledError:
-                        # The caller was cancelled mid-action: the step stays committed, so
-                        # its bookkeeping (an ending above all) still happens; actions do not.
+                    except asyncio.CancelledError:  # the caller was cancelled
                         self._bookkeep(key, session, effects[index + 1:])
                         raise
-                    if not ok:
+                    if not ok:  # interrupted (or failed: then it has ended already)
+                        self._bookkeep(key, session, effects[index + 1:])
                         return False
             elif type(effect) is Arm:
                 self._arm(key, session)
@@ -430,14 +439,16 @@ class Engine:
         return False
 
     def _bookkeep(self, key: str, session: Session, effects: tuple[Any, ...]) -> None:
+        """After an action was interrupted or its caller cancelled: the step stays committed,
+        so a step into a final state still ends the session; its other actions do not run.
+        (Arm always comes before the actions.) Nothing if the session has moved on since."""
         current = self._sessions.get(key)
-        if current is None or current.data is not session.data:
+        if current is None or current.data is not session.data or current.state != session.state:
             return
         for effect in effects:
-            if type(effect) is Arm:
-                self._arm(key, session)
-            elif type(effect) is End:
+            if type(effect) is End:
                 self._end(key, session.data, effect.reason)
+                return
 
     def _detach(self, key: str, session: Session, pending: Awaitable[Any],
                 rest: tuple[Any, ...], ctx: Context, turn: _Turn, action: Action) -> None:
@@ -445,6 +456,7 @@ class Engine:
             try:
                 await self._await_cancellable(pending, turn)
             except _Interrupted:
+                self._bookkeep(key, session, rest)
                 return
             except Exception as exc:
                 self._fail(key, session.data, exc, f"action {_name(action)}")

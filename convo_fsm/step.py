@@ -14,6 +14,8 @@ passes the chosen transition in `Input.chosen`.
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Sequence
 from typing import Any, NamedTuple, TypeAlias
 
 from convo_fsm.context import Context
@@ -25,10 +27,12 @@ __all__ = [
     "Effect",
     "End",
     "Force",
+    "GuardFailed",
     "Input",
     "Result",
     "Run",
     "TimerFired",
+    "achoose",
     "choose",
     "new_session",
     "step",
@@ -123,6 +127,31 @@ def choose(spec: Spec, session: Session, name: str, event: Any, now: float) -> O
         if t.guard_is_async:
             raise TypeError(f"guard {t.guard_name} is async: use the Engine, or pass Input.chosen")
         if t.guard(ctx):
+            return t
+    return None
+
+
+class GuardFailed(Exception):
+    """A guard raised `error` (the session it guards should end)."""
+
+    def __init__(self, on: On, error: Exception) -> None:
+        super().__init__(f"guard {on.guard_name} raised {error!r}")
+        self.on, self.error = on, error
+
+
+async def achoose(candidates: Sequence[On], ctx: Context) -> On | None:
+    """`choose` for hosts: the first candidate whose guard, sync or async, passes; a guard
+    that raises is reported as `GuardFailed`. Pass the result to `step` in `Input.chosen`."""
+    for t in candidates:
+        if t.guard is None:
+            return t
+        try:
+            ok = t.guard(ctx)
+            if inspect.isawaitable(ok):
+                ok = await ok
+        except Exception as exc:
+            raise GuardFailed(t, exc) from exc
+        if ok:
             return t
     return None
 

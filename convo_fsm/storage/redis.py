@@ -55,7 +55,17 @@ from convo_fsm.context import Context, Reply
 from convo_fsm.message import DEFAULT_FILTERS, Filter, Message
 from convo_fsm.session import Session
 from convo_fsm.spec import EventError, Spec
-from convo_fsm.step import End, Input, Result, Run, TimerFired, new_session, step
+from convo_fsm.step import (
+    End,
+    GuardFailed,
+    Input,
+    Result,
+    Run,
+    TimerFired,
+    achoose,
+    new_session,
+    step,
+)
 from convo_fsm.storage.base import (
     Conflict,
     Policy,
@@ -544,23 +554,15 @@ class RedisWorker:
                          event, exc)
             return
         now = self.now()
-        ctx = Context(session, event, name, now)
-        for t in spec.lookup(session.state, name):
-            if t.guard is not None:
-                try:
-                    ok = t.guard(ctx)
-                    if inspect.isawaitable(ok):
-                        ok = await ok
-                except Exception as exc:
-                    logger.error("session %r: guard %s raised %r; session ended", key,
-                                 t.guard_name, exc, exc_info=exc)
-                    await self.store.delete(key, rev)
-                    return
-                if not ok:
-                    continue
+        try:
+            t = await achoose(spec.lookup(session.state, name), Context(session, event, name, now))
+        except GuardFailed as failed:
+            logger.error("session %r: %s; session ended", key, failed, exc_info=failed.error)
+            await self.store.delete(key, rev)
+            return
+        if t is not None:
             result = step(spec, session, Input(name, event, t), now)
             await self._apply(spec, rev, result, event, name, now, key, event_id)
-            return
 
     async def _fire(self, key: str) -> None:
         loaded = await self._load(key)

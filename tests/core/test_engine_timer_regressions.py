@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from convo_fsm import KEEP, STOP, Context, Engine, On, Spec, State, Timeout, VirtualClock
+from convo_fsm import KEEP, STOP, Busy, Context, Engine, On, Spec, State, Timeout, VirtualClock
 from convo_fsm.testing import ConversationTester, areplay
 from convo_fsm.testing.transcript import is_input
 
@@ -148,3 +148,25 @@ async def test_an_event_named_start_is_not_a_session_start_in_a_transcript() -> 
     assert len(starts) == 1
     assert sum(1 for r in t.transcript if is_input(r)) == 2  # the start and the event
     assert (await areplay(t.transcript, spec)).ok
+
+
+async def test_an_interrupted_enter_action_of_a_final_state_still_ends_the_session() -> None:
+    # The machine's shrunk case: under Busy.INTERRUPT a timeout moved the session into a
+    # final state whose (slow) enter action a new message then interrupted; the rest of
+    # the step, its End, was skipped and the session lived on in the final state.
+    async def slow(ctx: Context) -> None:
+        await asyncio.Event().wait()
+
+    spec = Spec(name="interrupt-final", initial="a", busy=Busy.INTERRUPT, states=[
+        State("a", on=[On("message", KEEP)], timeout=Timeout(1, "done")),
+        State("done", final=True, enter=slow)])
+    clock = VirtualClock()
+    ended: list[str] = []
+    engine = Engine(clock=clock, on_end=lambda e: ended.append(e.reason))
+    await engine.start(spec, "k")
+    await clock.advance(1)
+    assert "k" in engine.busy_keys()  # the enter action runs
+    assert await engine.deliver("k", "hi") is False  # interrupts it, then finds no session
+    assert "k" not in engine and ended == ["final"]
+    await clock.advance(0)  # the interrupted task lets go of the turn
+    assert not list(engine.busy_keys()) and engine.pending_timers() == 0
