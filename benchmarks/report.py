@@ -324,6 +324,13 @@ def write(run: dict[str, Any], out: Path) -> None:
         "![step](step.png)",
         "",
     ]
+    stores = out / "storage.md"
+    if stores.exists():  # written by benchmarks.storage_bench --out (a separate command)
+        lines += ["## 7. Stores and Redis workers", "",
+                  "An engine with no store, the memory, SQLite and Redis stores (each step "
+                  "committed inside the event's latency), and 1 and 2 `RedisWorker` processes "
+                  "on one redis-server (lock, inbox and compare-and-set per event).", "",
+                  stores.read_text(encoding="utf-8").rstrip(), ""]
     if ix.errors:
         lines += ["## Jobs that failed", ""]
         lines += [f"- `{e['job']['module']} {e['job']['workload']} {e['job']['mode']} "

@@ -141,6 +141,9 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--sessions", type=int, default=100)
     parser.add_argument("--redis", help="a Redis URL (default: CONVO_FSM_REDIS_URL, or start one)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="also write the table here (benchmarks/storage.md is the section "
+                             "RESULTS.md includes)")
     args = parser.parse_args()
     url, server = (args.redis, None) if args.redis else start_redis()
     rows = []
@@ -163,13 +166,16 @@ def main() -> int:
         if server is not None:
             server.terminate()
             server.wait()
-    print(f"{args.events} events over {args.sessions} sessions; Python "
-          f"{platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs\n")
-    print("| run | events/s | mean µs | p50 µs | p99 µs |")
-    print("|---|---:|---:|---:|---:|")
-    for r in rows:
-        print(f"| {r['name']} | {r['events_per_s']:,.0f} | {r['mean_us']:,.0f} | "
-              f"{r['p50_us']:,.0f} | {r['p99_us']:,.0f} |")
+    command = " ".join(["python -m benchmarks.storage_bench", *sys.argv[1:]])
+    lines = [f"Made by `{command}`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
+             f"{args.events} events over {args.sessions} sessions; Python "
+             f"{platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs.", "",
+             "| run | events/s | mean µs | p50 µs | p99 µs |", "|---|---:|---:|---:|---:|"]
+    lines += [f"| {r['name']} | {r['events_per_s']:,.0f} | {r['mean_us']:,.0f} | "
+              f"{r['p50_us']:,.0f} | {r['p99_us']:,.0f} |" for r in rows]
+    print("\n".join(lines))
+    if args.out is not None:
+        args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return 0
 
 

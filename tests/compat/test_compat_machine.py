@@ -108,7 +108,7 @@ class CompatMachine(RuleBasedStateMachine):
         seconds = max(0.0, data.draw(st.sampled_from(choices), label="seconds"))
         until = self.now() + seconds
         for user, (deadline, _, _) in sorted(self.model.items(), key=lambda kv: kv[1][0]):
-            if deadline <= until + EPS:
+            if deadline <= until:  # exactly as VirtualClock.advance compares
                 self.end(user, "timeout", deadline)
         self.run(self.host.advance(seconds))
 
