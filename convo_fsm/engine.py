@@ -311,7 +311,10 @@ class Engine:
             return False
         tried = None
         for kind, fn in self._filters:
-            key = self._key(kind, fn, event)
+            try:
+                key = fn(event)
+            except Exception:
+                key = self._key(kind, fn, event)  # raises EventError naming the filter
             if key is not None and key != tried and key in sessions:
                 if await self.deliver(key, event):
                     return True
@@ -339,9 +342,11 @@ class Engine:
                 return self._result(key, event, False)
             if spec.busy is Busy.INTERRUPT:
                 self._interrupt(turn)
-        held = await self._take_turn(key, wants_session=True)
-        if held is None:
-            return self._result(key, event, False)
+            held = await self._take_turn(key, wants_session=True)
+            if held is None:
+                return self._result(key, event, False)
+        else:
+            held = self._busy[key] = _Turn()  # (what _take_turn does for a free key)
         try:
             consumed = await self._handle(key, event, held)
             if consumed and self._store is not None:
@@ -385,7 +390,13 @@ class Engine:
             t = chosen
             if self._sessions.get(key) is not session:  # an async guard let time pass
                 return await self._handle(key, event, turn)
-        await self._apply(key, step(spec, session, Input(name, event, t), now), ctx, turn)
+        # (what _apply does, inline: this is the per-event path)
+        result = step(spec, session, Input(name, event, t), now)
+        new = result.session
+        if self._trace is not None:
+            self._trace(TraceRecord("step", key, now, new, event, name, session.state))
+        self._sessions[key] = ctx.session = new
+        await self._effects(key, new, result.effects, ctx, turn, False)
         return True
 
     # -- applying a step -------------------------------------------------------------------
@@ -423,14 +434,19 @@ class Engine:
                         self._detach(key, session, pending, effects[index + 1:], ctx, turn,
                                      effect.action)
                         return True
-                else:
+                else:  # (what _run does, inline: this is the per-event path)
                     try:
-                        ok = await self._run(effect.action, ctx, turn)
+                        pending = effect.action(ctx)
+                        if inspect.isawaitable(pending):
+                            await self._await_cancellable(pending, turn)
                     except asyncio.CancelledError:  # the caller was cancelled
                         self._bookkeep(key, session, effects[index + 1:])
                         raise
-                    if not ok:  # interrupted (or failed: then it has ended already)
+                    except _Interrupted:
                         self._bookkeep(key, session, effects[index + 1:])
+                        return False
+                    except Exception as exc:
+                        self._fail(key, token, exc, f"action {_name(effect.action)}")
                         return False
             elif type(effect) is Arm:
                 self._arm(key, session)
