@@ -617,9 +617,37 @@ class Engine:
                 self._sending.add(late)  # cancelled by close() like a pending send
                 late.add_done_callback(self._sending.discard)
                 continue
-            if await self._fire(key, gen, warning, due):
-                fired += 1
+            done = (self._fire_at_once(key, warning)
+                    if self._store is None and key not in self._busy else None)
+            if done is None:
+                done = await self._fire(key, gen, warning, due)
+            fired += done
         return fired
+
+    def _fire_at_once(self, key: str, warning: bool) -> bool | None:
+        """A due timer (checked by next_deadline) on a free key whose step runs no action,
+        applied with no turn and no await: most timeouts (to STOP, or a move without
+        actions), so N falling due at once cost N steps. None: it needs `_fire`."""
+        session = self._sessions[key]
+        now = self.clock.now()
+        if warning and session.deadline is not None and session.deadline <= now:
+            return False  # a late warning must not come after its timeout
+        result = step(self._specs[session.spec], session, TimerFired(warning), now)
+        effects = result.effects
+        for effect in effects:
+            if type(effect) is Run:
+                return None
+        new = result.session
+        if self._trace is not None:
+            self._trace(TraceRecord("step", key, now, new, None,
+                                    "warning" if warning else "timeout", session.state))
+        self._sessions[key] = new
+        for effect in effects:
+            if isinstance(effect, End):
+                self._end(key, new.data, effect.reason)
+            else:
+                self._arm(key, new)
+        return True
 
     async def _fire(self, key: str, gen: int, warning: bool, due: float) -> bool:
         turn = self._busy.get(key)
