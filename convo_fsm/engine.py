@@ -434,7 +434,7 @@ class Engine:
                         self._detach(key, session, pending, effects[index + 1:], ctx, turn,
                                      effect.action)
                         return True
-                else:  # (what _run does, inline: this is the per-event path)
+                else:
                     try:
                         pending = effect.action(ctx)
                         if inspect.isawaitable(pending):
@@ -494,19 +494,6 @@ class Engine:
         turn.task, turn.cancelling = task, 0  # interruptible from now on, like any action
         self._sending.add(task)  # cancelled by close() like a pending send
         task.add_done_callback(done)
-
-    async def _run(self, action: Action, ctx: Context, turn: _Turn | None) -> bool:
-        """Run one action; False if it failed (session ended) or was cancelled by us."""
-        try:
-            result = action(ctx)
-            if inspect.isawaitable(result):
-                await self._await_cancellable(result, turn)
-        except _Interrupted:
-            return False
-        except Exception as exc:
-            self._fail(ctx.session.key, ctx.session.data, exc, f"action {_name(action)}")
-            return False
-        return True
 
     async def _await_cancellable(self, awaitable: Awaitable[Any], turn: _Turn | None) -> None:
         # Like asyncio.timeout: the engine cancels the current task and takes the
