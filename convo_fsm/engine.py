@@ -141,6 +141,18 @@ class _Turn:
 _COMPACT_SLACK = 1024
 
 
+def _filter_error(kind: str, event: Any, exc: Exception) -> EventError:
+    return EventError(f"filter {kind!r} cannot key {type(event).__name__} event {event!r}: {exc}")
+
+
+def _is_current(session: Session | None, due: float, gen: int, warning: bool) -> bool:
+    """Whether a heap entry (due, key, gen, warning) is the live timer of `session` (the one
+    on its key). The time must match too: a new session on a key counts generations from 0
+    again, so an old session's entry can carry the new one's generation."""
+    return (session is not None and session.generation == gen
+            and due == (session.warn_at if warning else session.deadline))
+
+
 class Engine:
     """Runs sessions of any number of specs.
 
@@ -213,7 +225,10 @@ class Engine:
         """The key filter `kind` gives `event` (for starting a session keyed like dispatch)."""
         for name, fn in self._filters:
             if name == kind:
-                key = self._key(name, fn, event)
+                try:
+                    key = fn(event)
+                except Exception as exc:
+                    raise _filter_error(name, event, exc) from exc
                 if key is None:
                     raise EventError(f"filter {kind!r} gives no key for {event!r}")
                 return key
@@ -296,14 +311,6 @@ class Engine:
             raise LimitError(f"cannot start {spec.name!r} for {key!r}: "
                              f"{self.max_sessions} live sessions is the limit")
 
-    @staticmethod
-    def _key(kind: str, fn: Filter, event: Any) -> str | None:
-        try:
-            return fn(event)
-        except Exception as exc:
-            raise EventError(f"filter {kind!r} cannot key {type(event).__name__} event "
-                             f"{event!r}: {exc}") from exc
-
     async def dispatch(self, event: Any) -> bool:
         """Give `event` to the session its key names. False: no session consumed it."""
         sessions = self._sessions
@@ -313,8 +320,8 @@ class Engine:
         for kind, fn in self._filters:
             try:
                 key = fn(event)
-            except Exception:
-                key = self._key(kind, fn, event)  # raises EventError naming the filter
+            except Exception as exc:
+                raise _filter_error(kind, event, exc) from exc
             if key is not None and key != tried and key in sessions:
                 if await self.deliver(key, event):
                     return True
@@ -392,10 +399,8 @@ class Engine:
                 return await self._handle(key, event, turn)
         # (what _apply does, inline: this is the per-event path)
         result = step(spec, session, Input(name, event, t), now)
-        new = result.session
-        if self._trace is not None:
-            self._trace(TraceRecord("step", key, now, new, event, name, session.state))
-        self._sessions[key] = ctx.session = new
+        new = ctx.session = result.session
+        self._commit(key, new, event, name, session.state, now)
         await self._effects(key, new, result.effects, ctx, turn, False)
         return True
 
@@ -406,14 +411,18 @@ class Engine:
         the first async action and the effects after it go on in a task that holds the turn and
         releases it: True then, and the caller must not release the turn. So a slow timer
         action never holds up the other sessions' timers."""
-        session = result.session
-        if self._trace is not None:
-            old = self._sessions.get(key)
-            self._trace(TraceRecord("step", key, self.clock.now(), session, ctx.event, ctx.name,
-                                    None if old is None else old.state))
-        self._sessions[key] = session
-        ctx.session = session
+        session = ctx.session = result.session
+        old = self._sessions.get(key)
+        self._commit(key, session, ctx.event, ctx.name, None if old is None else old.state,
+                     self.clock.now())
         return await self._effects(key, session, result.effects, ctx, turn, detach)
+
+    def _commit(self, key: str, session: Session, event: Any, name: str, source: str | None,
+                now: float) -> None:
+        """Make `session` the key's session (a step's result), and trace it."""
+        if self._trace is not None:
+            self._trace(TraceRecord("step", key, now, session, event, name, source))
+        self._sessions[key] = session
 
     async def _effects(self, key: str, session: Session, effects: tuple[Any, ...], ctx: Context,
                        turn: _Turn | None, detach: bool) -> bool:
@@ -424,30 +433,23 @@ class Engine:
                 if current is None or current.data is not token:
                     return False  # ended (or replaced) by a timer, stop() or an earlier action
                 ctx.session = current
-                if detach and turn is not None:
-                    try:
-                        pending = effect.action(ctx)
-                    except Exception as exc:
-                        self._fail(key, token, exc, f"action {_name(effect.action)}")
-                        return False
+                try:
+                    pending = effect.action(ctx)
                     if inspect.isawaitable(pending):
-                        self._detach(key, session, pending, effects[index + 1:], ctx, turn,
-                                     effect.action)
-                        return True
-                else:
-                    try:
-                        pending = effect.action(ctx)
-                        if inspect.isawaitable(pending):
-                            await self._await_cancellable(pending, turn)
-                    except asyncio.CancelledError:  # the caller was cancelled
-                        self._bookkeep(key, session, effects[index + 1:])
-                        raise
-                    except _Interrupted:
-                        self._bookkeep(key, session, effects[index + 1:])
-                        return False
-                    except Exception as exc:
-                        self._fail(key, token, exc, f"action {_name(effect.action)}")
-                        return False
+                        if detach and turn is not None:
+                            self._detach(key, session, pending, effects[index + 1:], ctx, turn,
+                                         effect.action)
+                            return True
+                        await self._await_cancellable(pending, turn)
+                except asyncio.CancelledError:  # the caller was cancelled
+                    self._bookkeep(key, session, effects[index + 1:])
+                    raise
+                except _Interrupted:
+                    self._bookkeep(key, session, effects[index + 1:])
+                    return False
+                except Exception as exc:
+                    self._fail(key, token, exc, f"action {_name(effect.action)}")
+                    return False
             elif type(effect) is Arm:
                 self._arm(key, session)
             else:
@@ -571,7 +573,7 @@ class Engine:
     def _compact(self) -> None:
         sessions = self._sessions
         self._heap = [e for e in self._heap
-                      if (s := sessions.get(e[1])) is not None and s.generation == e[2]]
+                      if _is_current(sessions.get(e[1]), e[0], e[2], e[3])]
         heapq.heapify(self._heap)
 
     def next_deadline(self) -> float | None:
@@ -579,11 +581,7 @@ class Engine:
         heap, sessions = self._heap, self._sessions
         while heap:
             due, key, gen, warning = heap[0]
-            s = sessions.get(key)
-            # The time must match too: a new session on a key counts generations from 0 again,
-            # so an old session's entry can carry the new one's generation.
-            if s is not None and s.generation == gen and due == (s.warn_at if warning
-                                                                 else s.deadline):
+            if _is_current(sessions.get(key), due, gen, warning):
                 return due
             heapq.heappop(heap)
         return None
@@ -617,24 +615,29 @@ class Engine:
         actions), so N falling due at once cost N steps. None: it needs `_fire`."""
         session = self._sessions[key]
         now = self.clock.now()
-        if warning and session.deadline is not None and session.deadline <= now:
-            return False  # a late warning must not come after its timeout
-        result = step(self._specs[session.spec], session, TimerFired(warning), now)
+        result = self._timer_step(session, warning, now)
+        if result is None:
+            return False
         effects = result.effects
         for effect in effects:
             if type(effect) is Run:
                 return None
         new = result.session
-        if self._trace is not None:
-            self._trace(TraceRecord("step", key, now, new, None,
-                                    "warning" if warning else "timeout", session.state))
-        self._sessions[key] = new
+        self._commit(key, new, None, "warning" if warning else "timeout", session.state, now)
         for effect in effects:
             if isinstance(effect, End):
                 self._end(key, new.data, effect.reason)
             else:
                 self._arm(key, new)
         return True
+
+    def _timer_step(self, session: Session, warning: bool, now: float) -> Result | None:
+        """The step of a due timer; None for a warning that came late, at or after its
+        session's deadline (it must not come after, or start an action ahead of, the
+        timeout)."""
+        if warning and session.deadline is not None and session.deadline <= now:
+            return None
+        return step(self._specs[session.spec], session, TimerFired(warning), now)
 
     async def _fire(self, key: str, gen: int, warning: bool, due: float) -> bool:
         turn = self._busy.get(key)
@@ -646,18 +649,14 @@ class Engine:
         detached = False  # True: a task finishes the timer's actions and releases the turn
         try:
             session = self._sessions.get(key)
-            if session is None or session.generation != gen:
-                return False
-            if due != (session.warn_at if warning else session.deadline):
-                return False  # another session's timer (see next_deadline)
+            if session is None or not _is_current(session, due, gen, warning):
+                return False  # ended, moved on, or another session's timer
             now = self.clock.now()
-            if warning and session.deadline is not None and session.deadline <= now:
-                return False  # a late warning must not start an action ahead of its timeout
-            spec = self._specs[session.spec]
-            name = "warning" if warning else "timeout"
-            ctx = Context(session, None, name, now, self._emit)
-            detached = await self._apply(key, step(spec, session, TimerFired(warning), now), ctx,
-                                         held, detach=True)
+            result = self._timer_step(session, warning, now)
+            if result is None:
+                return False
+            ctx = Context(session, None, "warning" if warning else "timeout", now, self._emit)
+            detached = await self._apply(key, result, ctx, held, detach=True)
             if self._store is not None:
                 await self._persist(key)
             return True
@@ -750,8 +749,7 @@ class Engine:
         """Heap entries still valid for a live session (outdated ones excluded)."""
         sessions = self._sessions
         return len({(k, w) for d, k, g, w in self._heap  # (a restarted key may hold a twin)
-                    if (s := sessions.get(k)) is not None and s.generation == g
-                    and d == (s.warn_at if w else s.deadline)})
+                    if _is_current(sessions.get(k), d, g, w)})
 
     def footprint(self) -> dict[str, Any]:
         """Sizes of the engine's bookkeeping (tests, monitoring): live `sessions`, `busy` keys
