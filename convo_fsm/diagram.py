@@ -193,13 +193,25 @@ def _on_label(t: On) -> str:
 _REENTER: Final = " (re-enter)"
 
 
+def start_label(spec: Spec) -> str:
+    """The start edge's label: what a declared `Spec.start` takes and how it keys sessions
+    (`start [LOW-HIGH] (member)`; a kind chosen by a function: `(member or group:
+    its_name)`); '' for a spec that declares no start."""
+    start = spec.start
+    if start is None:
+        return ""
+    kind = (start.kind if isinstance(start.kind, str)
+            else f"member or group: {callable_name(start.kind)}")
+    return one_line(" ".join(filter(None, ("start", start.usage, f"({kind})"))))
+
+
 def graph(spec: Spec) -> Graph:
     """The drawing model of `spec`: nodes and edges in the table's order."""
     if not isinstance(spec, Spec):
         raise TypeError(f"a diagram needs a convo_fsm.Spec, got {type(spec).__name__}")
     ids = {state.name: f"s{i}" for i, state in enumerate(spec.states)}
     nodes: list[Node] = [Node(START, "start", "start")]
-    edges: list[Edge] = [Edge(START, ids[spec.initial], "start", "")]
+    edges: list[Edge] = [Edge(START, ids[spec.initial], "start", start_label(spec))]
     uses_end = False
 
     def to(source: str, target: Target) -> tuple[str, EdgeKind]:
@@ -275,7 +287,7 @@ def _drawn(g: Graph) -> list[tuple[str, str, bool, tuple[str, ...]]]:
     loops: dict[tuple[str, bool], int] = {}
     for e in g.edges:
         dashed = e.kind == "timeout"
-        labels = () if e.kind == "start" else (e.label,)
+        labels = () if e.kind == "start" and not e.label else (e.label,)
         if e.source == e.target:
             at = loops.get((e.source, dashed))
             if at is not None:

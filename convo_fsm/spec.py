@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import inspect
+import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
@@ -31,8 +32,12 @@ __all__ = [
     "Busy",
     "EventError",
     "On",
+    "Opening",
     "Spec",
     "SpecError",
+    "Start",
+    "StartArgs",
+    "StartError",
     "State",
     "Target",
     "Timeout",
@@ -172,6 +177,98 @@ class State:
 Table: TypeAlias = Mapping[str, tuple[On, ...]]
 
 
+# -- starting ----------------------------------------------------------------------------------
+KINDS: Final = ("member", "group")
+"""Session kinds a `Start` may name: the engine's default filters (`convo_fsm.DEFAULT_FILTERS`)."""
+
+
+class StartError(ValueError):
+    """A spec cannot be started with these arguments. The message names the spec, what is
+    wrong and how it is started (`usage`)."""
+
+    def __init__(self, spec: str, problem: str, usage: str = "") -> None:
+        how = f" (arguments: {usage})" if usage else ""
+        super().__init__(f"Cannot start {spec}: {problem}{how}")
+        self.spec, self.problem, self.usage = spec, problem, usage
+
+
+@attrs.frozen
+class StartArgs:
+    """What a start parser sees: the start event, the words after the command, a seed."""
+
+    event: Any
+    text: str
+    seed: int = 0
+
+    @property
+    def words(self) -> list[str]:
+        return self.text.split()
+
+    @property
+    def sender(self) -> str | None:
+        sender = getattr(self.event, "sender", None)
+        return sender if isinstance(sender, str) and sender else None
+
+    @property
+    def group(self) -> str | None:
+        group = getattr(self.event, "group", None)
+        return group if isinstance(group, str) and group else None
+
+
+@attrs.frozen
+class Opening:
+    """What starting a spec gives: the session's first `data` and the `kind` that keys it."""
+
+    data: dict[str, Any]
+    kind: str
+
+
+StartParser: TypeAlias = Callable[[StartArgs], Mapping[str, Any]]
+KindChooser: TypeAlias = Callable[[StartArgs], str]
+
+
+@attrs.frozen
+class Start:
+    """How a spec starts (`Spec(start=Start(...))`).
+
+    `parse(args)` turns the start command's arguments into the session's first data (a
+    JSON-serialisable mapping); it raises `ValueError` saying what is wrong, which becomes a
+    `StartError` with `usage`. Without `parse` the spec takes no arguments and starts with
+    empty data. `kind` is how sessions are keyed: "member" (one per player) or "group" (one
+    per chat), or a function of the arguments choosing one of them. `group_only` refuses a
+    start outside a group.
+    """
+
+    parse: StartParser | None = None
+    kind: str | KindChooser = "member"
+    usage: str = ""
+    group_only: bool = False
+
+
+def _check_start(start: object, fail: Callable[..., SpecError]) -> None:
+    if not isinstance(start, Start):
+        raise fail(f"start must be a Start, got {start!r}", event="start")
+    if start.parse is not None and not callable(start.parse):
+        raise fail(f"start parse must be callable, got {start.parse!r}", event="start")
+    if not callable(start.kind) and start.kind not in KINDS:
+        raise fail(f"start kind must be one of {', '.join(KINDS)} or a function choosing one, "
+                   f"got {start.kind!r}", event="start")
+    if not isinstance(start.usage, str):
+        raise fail(f"start usage must be a str, got {start.usage!r}", event="start")
+
+
+def start_args_of(event: Any) -> str:
+    """The arguments of a start command: `/start 1-1000 10` -> `1-1000 10` (text that is not
+    a `/command` has none)."""
+    text = event if isinstance(event, str) else getattr(event, "text", "")
+    if not isinstance(text, str):
+        return ""
+    text = text.strip()
+    if not text.startswith("/"):
+        return ""
+    return text.partition(" ")[2].strip()
+
+
 @attrs.frozen(eq=False)
 class Spec:
     """A validated conversation: build it once at import time and share it.
@@ -189,6 +286,7 @@ class Spec:
     queue_limit: int = 32
     busy_reply: str = "Still working on your last message, one moment."
     history_limit: int = 8
+    start: Start | None = None
     by_name: Mapping[str, State] = attrs.field(init=False, repr=False)
     tables: Mapping[str, Table] = attrs.field(init=False, repr=False)
 
@@ -213,6 +311,42 @@ class Spec:
         table = self.tables[state]
         found = table.get(event)
         return found if found is not None else table[ANY]
+
+    def begin(self, event: Any = None, args: str | None = None, *, seed: int = 0) -> Opening:
+        """Start data and kind for a session started by `event` with `args` (default: the
+        words after the event's `/command`). A spec that declares no `start` takes any
+        arguments and starts with empty data, keyed per member. Raises `StartError`."""
+        start = self.start
+        if args is None:
+            args = start_args_of(event)
+        if start is None:
+            return Opening({}, "member")
+        a = StartArgs(event, args, seed)
+        if start.group_only and a.group is None:
+            raise StartError(self.name, "it is a group game: start it in a group", start.usage)
+        if start.parse is None:
+            if a.words:
+                raise StartError(self.name, f"it takes no arguments, got {args!r}", start.usage)
+            data: dict[str, Any] = {}
+        else:
+            try:
+                parsed = start.parse(a)
+            except ValueError as exc:
+                raise StartError(self.name, str(exc), start.usage) from None
+            if not isinstance(parsed, Mapping):
+                raise TypeError(f"spec {self.name!r}: start parse returned "
+                                f"{type(parsed).__name__}, not a mapping")
+            data = dict(parsed)
+            try:
+                json.dumps(data)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"spec {self.name!r}: start data is not JSON-serialisable: "
+                                f"{exc}") from None
+        kind = start.kind(a) if callable(start.kind) else start.kind
+        if kind not in KINDS:
+            raise TypeError(f"spec {self.name!r}: start kind chose {kind!r}, not one of "
+                            f"{', '.join(KINDS)}")
+        return Opening(data, kind)
 
     def __repr__(self) -> str:
         return f"<Spec {self.name!r}: {len(self.states)} states, initial {self.initial!r}>"
@@ -257,6 +391,8 @@ def _validate(spec: Spec) -> dict[str, State]:
             raise fail(f"{field} must be an int >= 1, got {value!r}")
     if not spec.states:
         raise fail("a spec needs at least one state")
+    if spec.start is not None:
+        _check_start(spec.start, fail)
 
     by_name: dict[str, State] = {}
     for state in spec.states:

@@ -32,12 +32,11 @@ import random
 import re
 from typing import Any
 
-from convo_fsm import KEEP, STOP, Context, On, Spec, State, Timeout
+from convo_fsm import KEEP, STOP, Context, On, Spec, Start, StartArgs, State, Timeout
 from convo_fsm.spec import Target
-from games import Start
 from games._common import as_int, classifier, speaker
 
-__all__ = ["LOBBY_SECONDS", "READY_SECONDS", "SPEC", "TURN_SECONDS", "WARN_BEFORE", "start"]
+__all__ = ["LOBBY_SECONDS", "READY_SECONDS", "SPEC", "TURN_SECONDS", "WARN_BEFORE", "parse_start"]
 
 LOBBY_SECONDS = 60.0
 READY_SECONDS = 30.0
@@ -187,6 +186,29 @@ def say_bye(ctx: Context) -> None:
     ctx.reply(f"Number bomb ended by the host.{told}")
 
 
+# -- starting -------------------------------------------------------------------------------
+_RANGE = re.compile(r"^(-?\d+)\s*(?:-|\.\.|~|to)\s*(-?\d+)$")
+
+
+def parse_start(args: StartArgs) -> dict[str, Any]:
+    """`[LOW-HIGH]` -> the first data (the starter is the host); ValueError saying what is
+    wrong."""
+    host = args.sender or "host"
+    low, high = DEFAULT_RANGE
+    words = args.words
+    if len(words) > 1:
+        raise ValueError(f"one argument at most, got {args.text!r}")
+    if words:
+        found = _RANGE.match(words[0])
+        if not found:
+            raise ValueError(f"{words[0]!r} is not a range like 1-100")
+        low, high = int(found[1]), int(found[2])
+        if not high - low >= 2 or high - low > 10**12:
+            raise ValueError(f"range {words[0]!r} needs HIGH - LOW from 2 to 10**12")
+    return {"low": low, "high": high, "seed": args.seed, "host": host, "players": [host],
+            "turn": 0, "lo": low, "hi": high, "bomb": None}
+
+
 # -- the table ------------------------------------------------------------------------------
 def turn(after_guess: Target) -> list[On]:
     """A turn's rules, the same in `playing` and `skipped`; a safe guess goes to
@@ -248,30 +270,5 @@ SPEC = Spec(
         On("exit", STOP, guard=is_host, action=say_bye),
         On("exit", KEEP, action=host_only, reset_timeout=False),
     ],
+    start=Start(parse_start, kind="group", usage="[LOW-HIGH]", group_only=True),
 )
-
-
-# -- starting -------------------------------------------------------------------------------
-_RANGE = re.compile(r"^(-?\d+)\s*(?:-|\.\.|~|to)\s*(-?\d+)$")
-
-
-def start(event: Any, args: str, *, seed: int) -> Start:
-    """`[LOW-HIGH]`, in a group only; ValueError saying what is wrong."""
-    if getattr(event, "group", None) is None:
-        raise ValueError("number bomb is a group game: start it in a group "
-                         "(in the terminal: /as NAME@GROUP)")
-    host = getattr(event, "sender", None) or "host"
-    low, high = DEFAULT_RANGE
-    words = args.split()
-    if len(words) > 1:
-        raise ValueError(f"number-bomb takes [LOW-HIGH], got {args!r}")
-    if words:
-        found = _RANGE.match(words[0])
-        if not found:
-            raise ValueError(f"{words[0]!r} is not a range like 1-100")
-        low, high = int(found[1]), int(found[2])
-        if not high - low >= 2 or high - low > 10**12:
-            raise ValueError(f"range {words[0]!r} needs HIGH - LOW from 2 to 10**12")
-    data = {"low": low, "high": high, "seed": seed, "host": host, "players": [host],
-            "turn": 0, "lo": low, "hi": high, "bomb": None}
-    return Start(data, "group")

@@ -48,7 +48,19 @@ from convo_fsm.context import Context
 from convo_fsm.engine import Ended, Engine, SessionExists, TraceRecord
 from convo_fsm.message import Message
 from convo_fsm.session import Session
-from convo_fsm.spec import ANY, KEEP, STOP, Busy, EventError, On, Spec, State, Target, Timeout
+from convo_fsm.spec import (
+    ANY,
+    KEEP,
+    STOP,
+    Busy,
+    EventError,
+    On,
+    Spec,
+    StartError,
+    State,
+    Target,
+    Timeout,
+)
 
 __all__ = ["Harness", "InjectedFault", "conversation_machine", "specs"]
 
@@ -283,10 +295,24 @@ class Harness:
     def message(self, user: str, text: str, group: str | None) -> Message:
         return Message(text, sender=user, group=group)
 
-    def start(self, user: str, group: str | None, kind: str, replace: bool) -> None:
-        event = self.message(user, "/start", group)
+    def start(self, user: str, group: str | None, kind: str, replace: bool,
+              text: str = "/start") -> None:
+        """Start a session for `user`: with the machine's `data` factory, keyed by `kind`;
+        otherwise as the spec declares (`Spec.begin`: its data and kind from `text`'s
+        arguments; a refused start, `StartError`, is counted and starts nothing)."""
+        event = self.message(user, text, group)
+        if self.data is not None:
+            data = dict(self.data(event))
+        else:
+            try:
+                opening = self.spec.begin(event, seed=self.stats.get("rule_start", 0))
+            except StartError:
+                self.count("start_refused")
+                return
+            data = opening.data
+            if self.spec.start is not None:
+                kind = opening.kind
         key = self.engine.key(kind, event)
-        data = {} if self.data is None else dict(self.data(event))
         task = self.loop.create_task(self.engine.start(self.spec, key, data=data, event=event,
                                                        replace=replace))
         self.starts.append((key, task))
@@ -542,8 +568,10 @@ def conversation_machine(
 ) -> type[RuleBasedStateMachine]:
     """A hypothesis `RuleBasedStateMachine` exercising `spec` (or specs drawn from a strategy).
 
-    `data(start_event)` gives each new session's data (a game's start options); `texts` adds
-    messages worth sending (answers, commands with arguments) to the spec's own alphabet;
+    Sessions start as the spec declares (`Spec.start`, from start texts drawn from "/start"
+    and the `texts` that begin with "/start "), or with `data(start_event)` as their data
+    when given; `texts` adds messages worth sending (answers, commands with arguments) to the
+    spec's own alphabet;
     `allow_errors` tolerates exceptions from the spec's own actions (not only injected
     ones). Use `conversation_machine(...).TestCase` as a test class.
     """
@@ -551,6 +579,7 @@ def conversation_machine(
     user_st = st.sampled_from(tuple(users))
     group_st = st.sampled_from(tuple(groups))
     kind_st = st.sampled_from(tuple(kinds))
+    start_text_st = st.sampled_from(("/start", *(t for t in texts if t.startswith("/start "))))
 
     class ConversationMachine(RuleBasedStateMachine):
         def __init__(self) -> None:
@@ -573,9 +602,11 @@ def conversation_machine(
         def key(self, user: str, group: str | None, kind: str) -> str:
             return self.harness.engine.key(kind, Message("k", sender=user, group=group))
 
-        @rule(user=user_st, group=group_st, kind=kind_st, replace=st.booleans())
-        def start(self, user: str, group: str | None, kind: str, replace: bool) -> None:
-            self.harness.start(user, group, kind, replace)
+        @rule(user=user_st, group=group_st, kind=kind_st, replace=st.booleans(),
+              text=start_text_st)
+        def start(self, user: str, group: str | None, kind: str, replace: bool,
+                  text: str) -> None:
+            self.harness.start(user, group, kind, replace, text)
 
         @rule(user=user_st, group=group_st, pick=st.data())
         def send(self, user: str, group: str | None, pick: st.DataObject) -> None:
