@@ -26,6 +26,7 @@ from convo_fsm.spec import (
     State,
     Target,
     Timeout,
+    When,
     classify_text,
 )
 from convo_fsm.step import Arm, End, Force, Input, Result, Run, TimerFired, new_session, step
@@ -69,6 +70,7 @@ __all__ = [
     "Timeout",
     "TimerFired",
     "VirtualClock",
+    "When",
     "__version__",
     "by_group",
     "by_member",

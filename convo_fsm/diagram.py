@@ -234,11 +234,14 @@ def graph(spec: Spec) -> Graph:
             target, kind = to(sid, t.target)
             label = _on_label(t) + (_REENTER if t.target == state.name else "")
             edges.append(Edge(sid, target, kind, label))
-        if state.timeout is not None:
-            target, _ = to(sid, state.timeout.target)
-            label = seconds(state.timeout.after)
-            edges.append(Edge(sid, target, "timeout",
-                              label + (_REENTER if state.timeout.target == state.name else "")))
+        if state.timeout is not None:  # one dashed edge per branch, in the order tried
+            for branch in state.timeout.branches:
+                target, _ = to(sid, branch.target)
+                label = seconds(state.timeout.after)
+                if branch.guard is not None:
+                    label += one_line(f" [{callable_name(branch.guard)}]")
+                edges.append(Edge(sid, target, "timeout",
+                                  label + (_REENTER if branch.target == state.name else "")))
 
     if spec.any_state:
         nodes.append(Node(ANY_NODE, "any", "any state"))

@@ -41,6 +41,7 @@ __all__ = [
     "State",
     "Target",
     "Timeout",
+    "When",
     "classify_text",
 ]
 
@@ -141,8 +142,32 @@ class On:
 
 
 @attrs.frozen
+class When:
+    """One guarded branch of a `Timeout`: if `guard(ctx)` is true when the timeout falls due,
+    run `action(ctx)` and go to `target` (a state, `KEEP` or `STOP`)."""
+
+    target: Target
+    guard: Guard | None = None
+    action: Action | None = None
+
+    @property
+    def guard_name(self) -> str | None:
+        return None if self.guard is None else getattr(self.guard, "__name__", repr(self.guard))
+
+
+def _as_whens(value: Iterable[When]) -> tuple[When, ...]:
+    return tuple(value)
+
+
+@attrs.frozen
 class Timeout:
     """A state's timeout: after `after` seconds in the state, run `action` and go to `target`.
+
+    With `when`, the timeout has several targets chosen by guards, like transitions: the
+    first `When` whose guard passes wins, and `target`/`action` are the guard-less last
+    branch, taken when none does. Timeout guards are sync (the timer chooses at once); one
+    that raises ends the session as an action that raises does.
+    `branches` is every branch in the order tried (the last one `When(target, None, action)`).
 
     With `warn_before`, `warn(ctx)` runs once, `warn_before` seconds before the deadline.
     """
@@ -152,6 +177,11 @@ class Timeout:
     action: Action | None = None
     warn_before: float | None = None
     warn: Action | None = None
+    when: tuple[When, ...] = attrs.field(default=(), converter=_as_whens)
+    branches: tuple[When, ...] = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "branches", (*self.when, When(self.target, None, self.action)))
 
 
 def _as_tuple(value: Iterable[Any]) -> tuple[Any, ...]:
@@ -445,13 +475,14 @@ def _validate(spec: Spec) -> dict[str, State]:
             check_target(timeout.target, state.name, "timeout")
             check_callable("timeout action", timeout.action, state.name, "timeout")
             check_callable("warn", timeout.warn, state.name, "timeout")
+            _check_branches(timeout, state.name, fail, check_target, check_callable)
 
     # Graph checks: every non-final state has a way out; every state is reachable.
     def targets(state: State) -> list[Target]:
         out: list[Target] = [t.target for t in state.on]
         out += [t.target for t in spec.any_state if t.event not in {o.event for o in state.on}]
         if state.timeout is not None:
-            out.append(state.timeout.target)
+            out += [b.target for b in state.timeout.branches]
         return out
 
     for state in by_name.values():
@@ -490,3 +521,27 @@ def _check_timeout(timeout: object, state: str, fail: Callable[..., SpecError]) 
         if not 0 < warn_before < after:
             raise fail(f"warn_before must be > 0 and < after ({after}), got {warn_before}",
                        state, "timeout")
+
+
+def _check_branches(timeout: Timeout, state: str, fail: Callable[..., SpecError],
+                    check_target: Callable[[object, str | None, str | None], None],
+                    check_callable: Callable[[str, object, str | None, str | None], None]
+                    ) -> None:
+    """A guarded timeout's `when` branches: each a `When` with a sync guard (the guard-less
+    last branch is the timeout's own target and action)."""
+    if not isinstance(timeout.when, tuple):
+        raise fail(f"timeout when must be a list of When, got {timeout.when!r}", state, "timeout")
+    for i, branch in enumerate(timeout.when):
+        where = f"timeout when[{i}]"
+        if not isinstance(branch, When):
+            raise fail(f"{where} must be a When, got {branch!r}", state, "timeout")
+        if branch.guard is None:
+            raise fail(f"{where} has no guard: only the last branch (the timeout's own target "
+                       "and action) is taken unguarded; the branches after it could never be",
+                       state, "timeout")
+        check_target(branch.target, state, "timeout")
+        check_callable(f"{where} guard", branch.guard, state, "timeout")
+        check_callable(f"{where} action", branch.action, state, "timeout")
+        if _is_async(branch.guard):
+            raise fail(f"{where} guard {branch.guard_name} is async: a timeout chooses its "
+                       "branch at once, with sync guards", state, "timeout")

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple, TypeAlias
 
 from convo_fsm.context import Context
 from convo_fsm.session import Session
-from convo_fsm.spec import KEEP, STOP, Action, On, Spec, State, Target
+from convo_fsm.spec import KEEP, STOP, Action, On, Spec, State, Target, Timeout
 
 __all__ = [
     "Arm",
@@ -186,6 +186,8 @@ def step(spec: Spec, session: Session, event: Input | TimerFired | Force, now: f
             return Result(warned, (Run(warn, "warn"),) if warn is not None else ())
         if timeout is None:  # a deadline set from outside the table (Engine.set_deadline)
             return _go(spec, session, state, STOP, None, "timeout", "timeout", now, True)
+        if timeout.when:
+            return _guarded_timeout(spec, session, state, timeout, now)
         return _go(spec, session, state, timeout.target, timeout.action, "timeout", "timeout",
                    now, True)
     target = spec.by_name[event.state]
@@ -238,3 +240,30 @@ def _go(spec: Spec, session: Session, state: State, target: Target, action: Acti
     if new.final:
         effects.append(End("final"))
     return Result(_moved(spec, session, target, deadline, warn_at, now), tuple(effects))
+
+
+def _guarded_timeout(spec: Spec, session: Session, state: State, timeout: Timeout,
+                     now: float) -> Result:
+    """A timeout with `when` branches: the first whose (sync) guard passes is taken, else the
+    timeout's own target and action. A guard that raises ends the session the way an action
+    that raises does: its timers are cleared and the error is re-raised by a `Run`."""
+    ctx = Context(session, None, "timeout", now)
+    for branch in timeout.branches:
+        if branch.guard is not None:
+            try:
+                if not branch.guard(ctx):
+                    continue
+            except Exception as exc:
+                return Result(_moved(spec, session, session.state, None, None, now),
+                              (Arm(None, None), Run(_reraise(exc, branch.guard_name), "timeout")))
+        return _go(spec, session, state, branch.target, branch.action, "timeout", "timeout",
+                   now, True)
+    raise AssertionError("unreachable: a timeout's last branch has no guard")
+
+
+def _reraise(exc: Exception, name: str | None) -> Action:
+    def guard_failed(ctx: Context) -> None:
+        raise exc
+
+    guard_failed.__qualname__ = f"timeout guard {name} failed"
+    return guard_failed

@@ -60,6 +60,7 @@ from convo_fsm.spec import (
     State,
     Target,
     Timeout,
+    When,
 )
 
 __all__ = ["Harness", "InjectedFault", "conversation_machine", "specs"]
@@ -538,7 +539,9 @@ def _instrument(spec: Spec, harness: Harness) -> Spec:
         timeout = s.timeout
         if timeout is not None:
             timeout = attrs.evolve(timeout, action=_wrap(timeout.action, harness),
-                                   warn=_wrap(timeout.warn, harness))
+                                   warn=_wrap(timeout.warn, harness),
+                                   when=tuple(attrs.evolve(w, action=_wrap(w.action, harness))
+                                              for w in timeout.when))
         return attrs.evolve(s, on=tuple(on(t) for t in s.on), timeout=timeout,
                             enter=_wrap(s.enter, harness), exit=_wrap(s.exit, harness))
 
@@ -740,6 +743,7 @@ def specs(
     actions: bool = True,
     timeouts: bool = True,
     warnings: bool = True,
+    guarded_timeouts: bool = True,
     any_state: bool = True,
     policies: bool = True,
     name: str = "random",
@@ -747,7 +751,8 @@ def specs(
     """Random valid specs: states (a chain `next` keeps each reachable and gives each an exit),
     transitions on `events` and `ANY` to states, `KEEP` or `STOP`, text and data guards,
     sync and async actions, enter/exit actions, timeouts (to a state, `KEEP` or `STOP`) with
-    warnings, any-state transitions, final states and every busy policy."""
+    warnings and guarded branches (`When`, on the data guard), any-state transitions, final
+    states and every busy policy."""
     n = draw(st.integers(1, max_states), label="states")
     names = [f"s{i}" for i in range(n)]
     targets: list[Target] = [*names, KEEP, STOP]
@@ -783,9 +788,14 @@ def specs(
             warn_before = (draw(st.sampled_from([0.25, 0.5])) * after
                            if warnings and draw(st.booleans()) else None)
             timeout_targets: list[Target] = [*names, KEEP, STOP]
+            when: list[When] = []
+            if guarded_timeouts and data_guards:
+                when = [When(draw(st.sampled_from(timeout_targets)), guard=counter_odd,
+                             action=maybe_action())
+                        for _ in range(draw(st.integers(0, 2)))]
             timeout = Timeout(after, draw(st.sampled_from(timeout_targets)),
                               action=maybe_action(), warn_before=warn_before,
-                              warn=say_where if warn_before is not None else None)
+                              warn=say_where if warn_before is not None else None, when=when)
         states.append(State(state_name, on=on, timeout=timeout, enter=maybe_action(),
                             exit=maybe_action()))
     everywhere: list[On] = []

@@ -123,5 +123,5 @@ def test_diagram_draws_the_speakers_session_with_its_state_highlighted(
     assert "(no game is running for you: nothing to draw)" in out
     drawing = out[out.index("%% State diagram of spec 'number-bomb'"):]
     assert "flowchart" in drawing
-    ready = next(line for line in drawing.splitlines() if "<b>ready</b>" in line)
-    assert "now here: 30s left" in ready  # ben joined: the group's game is in `ready`
+    lobby = next(line for line in drawing.splitlines() if "<b>lobby</b>" in line)
+    assert "now here: 60s left" in lobby  # ben joined: the group's game waits in its lobby

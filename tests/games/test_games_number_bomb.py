@@ -74,6 +74,9 @@ def test_transcript_a_guess_narrows_the_range_and_the_bomb_ends_it(
 
 
 def test_the_lobby_cancels_alone_and_starts_by_itself_with_two() -> None:
+    lobby = SPEC.by_name["lobby"]
+    assert lobby.timeout is not None and len(lobby.timeout.branches) == 2
+    assert "ready" not in SPEC.by_name
     async def run() -> None:
         t = ConversationTester(SPEC, kind="group")
         start = number_bomb.SPEC.begin(t.message("ann", "/start", "g"), "", seed=1)
@@ -84,8 +87,8 @@ def test_the_lobby_cancels_alone_and_starts_by_itself_with_two() -> None:
         await t.start("ann", group="g", data=start.data)
         await t.advance(59)
         await t.say("ben", "join", group="g")
-        assert t.state("ann", group="g") == "ready"
-        said = await t.advance(30)  # 30 s after the second player joined
+        assert t.state("ann", group="g") == "lobby"  # one lobby state, its clock not reset
+        said = await t.advance(1)  # the lobby's timeout: with company, the game starts
         assert said[0].startswith("The bomb is set somewhere in 1-100. Order: ann, ben.")
         assert t.state("ann", group="g") == "playing"
         await t.close()
