@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Final, Literal
 
 import attrs
 
-from convo_fsm.spec import ANY, KEEP, STOP, On, Spec, State, Target
+from convo_fsm.spec import KEEP, STOP, On, Spec, State, Target
 
 if TYPE_CHECKING:
     from convo_fsm.engine import Engine
@@ -233,8 +233,7 @@ def graph(spec: Spec) -> Graph:
         for t in spec.any_state:
             target, kind = to(ANY_NODE, t.target)
             label = _on_label(t)
-            handled = [s.name for s in spec.states
-                       if t.event != ANY and any(o.event == t.event for o in s.on)]
+            handled = spec.shadowed(t)
             if handled:  # these states name the event themselves, so theirs wins
                 label += one_line(f" (not in {', '.join(handled)})")
             edges.append(Edge(ANY_NODE, target, kind, label))

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ANY",
     "KEEP",
+    "MAX_SECONDS",
     "STOP",
     "Busy",
     "EventError",
@@ -112,6 +113,17 @@ def _is_async(fn: object) -> bool:
     )
 
 
+def _is_generator(fn: object) -> bool:
+    call = getattr(fn, "__call__", None)  # noqa: B004 - callable objects too
+    return any(inspect.isgeneratorfunction(f) or inspect.isasyncgenfunction(f)
+               for f in (fn, call) if f is not None)
+
+
+MAX_SECONDS: Final = 100 * 366 * 24 * 3600.0
+"""The longest timeout or warning lead a spec may declare (100 years): every deadline
+`now + after` stays a finite, exactly comparable clock time."""
+
+
 @attrs.frozen
 class On:
     """One transition: on `event`, if `guard(ctx)` is true, run `action(ctx)` and go to `target`.
@@ -193,9 +205,9 @@ class Spec:
     tables: Mapping[str, Table] = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        by_name = _validate(self)
+        by_name, tables = _validate(self)
         object.__setattr__(self, "by_name", by_name)
-        object.__setattr__(self, "tables", _compile(self, by_name))
+        object.__setattr__(self, "tables", tables)
 
     @property
     def events(self) -> frozenset[str]:
@@ -213,6 +225,14 @@ class Spec:
         table = self.tables[state]
         found = table.get(event)
         return found if found is not None else table[ANY]
+
+    def shadowed(self, t: On) -> tuple[str, ...]:
+        """The states where the any-state transition `t` does not apply because they name
+        its event themselves (theirs wins): read from the compiled table."""
+        if t.event == ANY:
+            return ()
+        return tuple(s.name for s in self.states if not s.final
+                     and not any(o is t for o in self.lookup(s.name, t.event)))
 
     def __repr__(self) -> str:
         return f"<Spec {self.name!r}: {len(self.states)} states, initial {self.initial!r}>"
@@ -240,7 +260,7 @@ def _compile(spec: Spec, by_name: Mapping[str, State]) -> Mapping[str, Table]:
     return tables
 
 
-def _validate(spec: Spec) -> dict[str, State]:
+def _validate(spec: Spec) -> tuple[dict[str, State], Mapping[str, Table]]:
     name = spec.name
     if not isinstance(name, str) or not name:
         raise SpecError(f"name must be a non-empty str, got {name!r}")
@@ -279,8 +299,14 @@ def _validate(spec: Spec) -> dict[str, State]:
             raise fail(f"target {target!r} is not a declared state", state, event)
 
     def check_callable(what: str, fn: object, state: str | None, event: str | None) -> None:
-        if fn is not None and not callable(fn):
+        if fn is None:
+            return
+        if not callable(fn):
             raise fail(f"{what} must be callable, got {fn!r}", state, event)
+        if _is_generator(fn):
+            raise fail(f"{what} {getattr(fn, '__qualname__', fn)!r} is a generator function: "
+                       "calling it runs nothing and its result is always true; write a plain "
+                       "(or async) function that returns", state, event)
 
     def check_on(t: object, state: str | None) -> None:
         if not isinstance(t, On):
@@ -310,10 +336,12 @@ def _validate(spec: Spec) -> dict[str, State]:
             check_callable("timeout action", timeout.action, state.name, "timeout")
             check_callable("warn", timeout.warn, state.name, "timeout")
 
-    # Graph checks: every non-final state has a way out; every state is reachable.
+    # Graph checks: every non-final state has a way out; every state is reachable. The
+    # targets of a state are read from the compiled table: one rule of precedence.
+    tables = _compile(spec, by_name)
+
     def targets(state: State) -> list[Target]:
-        out: list[Target] = [t.target for t in state.on]
-        out += [t.target for t in spec.any_state if t.event not in {o.event for o in state.on}]
+        out: list[Target] = [t.target for ts in tables[state.name].values() for t in ts]
         if state.timeout is not None:
             out.append(state.timeout.target)
         return out
@@ -336,7 +364,7 @@ def _validate(spec: Spec) -> dict[str, State]:
     for state_name in by_name:
         if state_name not in seen:
             raise fail(f"state is unreachable from initial state {spec.initial!r}", state_name)
-    return by_name
+    return by_name, tables
 
 
 def _check_timeout(timeout: object, state: str, fail: Callable[..., SpecError]) -> None:
@@ -345,12 +373,15 @@ def _check_timeout(timeout: object, state: str, fail: Callable[..., SpecError]) 
     after = timeout.after
     if not isinstance(after, int | float) or isinstance(after, bool) or not after > 0:
         raise fail(f"timeout after must be a number > 0, got {after!r}", state, "timeout")
+    if not after <= MAX_SECONDS:  # also refuses inf (NaN failed above)
+        raise fail(f"timeout after must be finite and at most {MAX_SECONDS:g} s (100 years), "
+                   f"got {after!r}", state, "timeout")
     warn_before = timeout.warn_before
     if (warn_before is None) != (timeout.warn is None):
         raise fail("warn_before and warn go together: set both or neither", state, "timeout")
     if warn_before is not None:
         if not isinstance(warn_before, int | float) or isinstance(warn_before, bool):
             raise fail(f"warn_before must be a number, got {warn_before!r}", state, "timeout")
-        if not 0 < warn_before < after:
+        if not 0 < warn_before < after:  # (also refuses NaN)
             raise fail(f"warn_before must be > 0 and < after ({after}), got {warn_before}",
                        state, "timeout")

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import shutil
+import socket
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import uvicorn
 
 from convo_fsm import KEEP, STOP, Context, Engine, Message, On, Spec, State, Timeout, VirtualClock
 from convo_fsm.metrics import Metrics, tee
@@ -59,3 +64,27 @@ class Kit:
 
     async def say(self, sender: str, text: str) -> bool:
         return await self.engine.dispatch(Message(text, sender=sender))
+
+
+@contextlib.asynccontextmanager
+async def serving(asgi: Any) -> AsyncIterator[str]:
+    """Serve `asgi` with uvicorn on a free local port in this event loop (the engine's);
+    yields the base URL. Waits for the server with a bounded timeout."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(asgi, log_level="warning", lifespan="off",
+                                           timeout_graceful_shutdown=1))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    async with asyncio.timeout(10):
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        async with asyncio.timeout(10):
+            await task
+        sock.close()

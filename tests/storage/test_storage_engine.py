@@ -212,7 +212,7 @@ async def test_a_failing_store_never_ends_a_session(caplog: pytest.LogCaptureFix
         await engine.start(SPEC, "k")
         assert await engine.deliver("k", "hi")
     assert texts(engine) == ["n=1"]
-    assert "disk full" in caplog.text and "failed to commit session 'k'" in caplog.text
+    assert "disk full" in caplog.text and "commit for 'k' failed" in caplog.text
 
 
 async def test_replacing_a_session_keeps_the_store_in_step() -> None:
