@@ -13,7 +13,7 @@ import convo_fsm
 __all__ = ["main"]
 
 # Subcommand modules, in the order `--help` lists them.
-SUBCOMMANDS = ("play", "diagram", "replay", "bench", "sessions")
+SUBCOMMANDS = ("play", "diagram", "replay", "bench", "sessions", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:
