@@ -38,11 +38,11 @@ from typing import Any
 
 import attrs
 
-from convo_fsm import KEEP, STOP, Context, On, Spec, State, Timeout
-from games import Start
+from convo_fsm import KEEP, STOP, Context, On, Spec, Start, StartArgs, State, Timeout
 from games._common import classifier, plural, speaker
 
-__all__ = ["SPEC", "TURN_SECONDS", "WARN_BEFORE", "Dictionary", "dictionary", "start"]
+__all__ = ["SPEC", "TURN_SECONDS", "WARN_BEFORE", "Dictionary", "dictionary", "parse_start",
+           "start_kind"]
 
 TURN_SECONDS = 60.0
 WARN_BEFORE = 15.0
@@ -296,6 +296,22 @@ def say_bye(ctx: Context) -> None:
     ctx.reply(f"Bye. {_score(ctx.data)}")
 
 
+# -- starting -------------------------------------------------------------------------------
+def parse_start(args: StartArgs) -> dict[str, Any]:
+    """`[strict] [solo]` -> the first data; ValueError naming an unknown argument."""
+    words = args.text.lower().split()
+    unknown = [w for w in words if w not in ("strict", "solo")]
+    if unknown:
+        raise ValueError(f"unknown argument {' '.join(unknown)!r}")
+    return {"strict": "strict" in words, "seed": args.seed, "chain": [], "score": 0,
+            "hints": 0, "players": {}}
+
+
+def start_kind(args: StartArgs) -> str:
+    """One chain per chat ("group"); `solo`: one for the speaker ("member")."""
+    return "member" if "solo" in args.text.lower().split() else "group"
+
+
 # -- the table ------------------------------------------------------------------------------
 SPEC = Spec(
     name="idiom-chain",
@@ -328,16 +344,5 @@ SPEC = Spec(
         On("help", KEEP, action=show_help, reset_timeout=False),
         On("exit", STOP, action=say_bye),
     ],
+    start=Start(parse_start, kind=start_kind, usage="[strict] [solo]"),
 )
-
-
-# -- starting -------------------------------------------------------------------------------
-def start(event: Any, args: str, *, seed: int) -> Start:
-    """`[strict] [solo]`; ValueError naming an unknown argument."""
-    words = args.lower().split()
-    unknown = [w for w in words if w not in ("strict", "solo")]
-    if unknown:
-        raise ValueError(f"idiom-chain takes [strict] [solo], got {' '.join(unknown)!r}")
-    data = {"strict": "strict" in words, "seed": seed, "chain": [], "score": 0, "hints": 0,
-            "players": {}}
-    return Start(data, "member" if "solo" in words else "group")

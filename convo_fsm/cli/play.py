@@ -35,7 +35,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from convo_fsm import AsyncioClock, Clock, Engine, Message, Reply, SessionExists, VirtualClock
+from convo_fsm import (
+    AsyncioClock,
+    Clock,
+    Engine,
+    Message,
+    Reply,
+    SessionExists,
+    StartError,
+    VirtualClock,
+)
 from convo_fsm.storage import Store, StoreError, WallClock, open_store
 
 __all__ = ["ScriptError", "register", "run"]
@@ -272,14 +281,12 @@ class Table:
             await asyncio.sleep(seconds)
 
     async def _start(self, message: Message, args: str) -> None:
-        import games
-
         engine = self.engine
         assert engine is not None
         try:
-            setup = games.start(self.game, message, args, seed=self.seed + self.started)
-        except ValueError as exc:
-            self.note(f"cannot start {self.game}: {exc}")
+            setup = self.spec.begin(message, args, seed=self.seed + self.started)
+        except StartError as exc:
+            self.note(str(exc))
             return
         key = engine.key(setup.kind, message)
         try:

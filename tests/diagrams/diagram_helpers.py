@@ -50,9 +50,12 @@ def expected_edges(spec: Spec) -> Counter[EdgeTuple]:
         for t in state.on:
             edges[(state.name, target(state.name, t.target), False, label(t, state.name))] += 1
         if state.timeout is not None:
-            reenter = " (re-enter)" if state.timeout.target == state.name else ""
-            edges[(state.name, target(state.name, state.timeout.target), True,
-                   seconds(state.timeout.after) + reenter)] += 1
+            branches = [(w.target, w.guard) for w in state.timeout.when]
+            for to, guard in [*branches, (state.timeout.target, None)]:
+                reenter = " (re-enter)" if to == state.name else ""
+                when = "" if guard is None else f" [{name_of(guard)}]"
+                edges[(state.name, target(state.name, to), True,
+                       seconds(state.timeout.after) + when + reenter)] += 1
     for t in spec.any_state:
         text = label(t, ANY_STATE)
         handled = [s.name for s in spec.states

@@ -30,7 +30,7 @@ def test_registry_loads_every_game_and_rejects_unknown_names() -> None:
     with pytest.raises(games.UnknownGame, match=r"unknown game 'chess'.*idiom-chain"):
         games.load("chess")
     with pytest.raises(LookupError):
-        games.start("chess", None, "", seed=1)
+        games.info("chess")
 
 
 def test_unknown_game_is_an_error_with_status_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -86,7 +86,7 @@ def test_messages_nobody_takes_get_a_note_and_bad_start_options_are_not_fatal(
     code, out, _ = play(tmp_path, capsys, "guess-number", script, "--virtual", "--seed", "1")
     assert code == 0
     assert "(no game is running for you: /start to play guess-number)" in out
-    assert "cannot start guess-number: range '5-1' must have LOW < HIGH" in out
+    assert "(Cannot start guess-number: range '5-1' must have LOW < HIGH" in out
     assert "attempts must be from 1 to 100, got 0" in out
     assert "a guess-number game is already running for you" in out
     assert "(no live sessions)" in out
@@ -123,5 +123,5 @@ def test_diagram_draws_the_speakers_session_with_its_state_highlighted(
     assert "(no game is running for you: nothing to draw)" in out
     drawing = out[out.index("%% State diagram of spec 'number-bomb'"):]
     assert "flowchart" in drawing
-    ready = next(line for line in drawing.splitlines() if "<b>ready</b>" in line)
-    assert "now here: 30s left" in ready  # ben joined: the group's game is in `ready`
+    lobby = next(line for line in drawing.splitlines() if "<b>lobby</b>" in line)
+    assert "now here: 60s left" in lobby  # ben joined: the group's game waits in its lobby
