@@ -1,7 +1,8 @@
 """The admin and metrics at scale: page renders and scrapes at 100k live sessions, and what
 the metrics hook costs `Engine.dispatch`.
 
-    .venv/bin/python -m benchmarks.admin_bench --out benchmarks/admin.md [--results benchmarks/RESULTS.md]
+    .venv/bin/python -m benchmarks.admin_bench --out benchmarks/admin.md \
+        [--results benchmarks/RESULTS.md]
 
 - Pages: an engine (virtual clock) with N live sessions of one spec, states and deadlines
   spread; each page is fetched through the ASGI app in-process (httpx's ASGITransport:
