@@ -80,6 +80,7 @@ def test_job_lists_cover_every_workload() -> None:
     assert max(j.size for j in quick) <= 10_000 and len(quick) < len(full)
 
 
+@pytest.mark.slow  # every plot drawn by matplotlib: about 10-25 s
 def test_report_and_plots_are_written(tmp_path: Path) -> None:
     results = [run_job(j, sys.executable) for j in jobs(False, astrbot=False, ptb=False,
                                                         compat=False, tiny=True)
@@ -110,10 +111,12 @@ def astrbot_python() -> str:
     if python is None:
         if os.environ.get("CONVO_FSM_REQUIRE_ASTRBOT"):  # .ci/run builds .venv-astrbot
             pytest.fail("CONVO_FSM_REQUIRE_ASTRBOT is set but no venv has astrbot 4.29.3")
-        pytest.skip("no venv with astrbot 4.29.3 yet (python -m benchmarks builds one)")
+        pytest.skip(f"no .venv-astrbot with astrbot {env.ASTRBOT_VERSION}; build it (3-4 minutes, "
+                    f"once) with: {env.astrbot_venv_command()}")
     return str(python)
 
 
+@pytest.mark.slow  # a real AstrBot / PTB process
 def test_astrbot_workloads_run_on_real_astrbot(astrbot_python: str) -> None:
     result = _smoke(astrbot_python, "astrbot")
     for name in ("deliver", "deliver_direct", "ordinary"):
@@ -122,6 +125,7 @@ def test_astrbot_workloads_run_on_real_astrbot(astrbot_python: str) -> None:
     assert result["lifecycle"]["expire_lag_s"]["median"] < 60
 
 
+@pytest.mark.slow  # a real AstrBot / PTB process
 def test_ptb_conversation_handler_runs_offline(astrbot_python: str) -> None:
     result = _smoke(astrbot_python, "ptb")
     _per_event_ok(result["deliver"])

@@ -13,7 +13,7 @@ from convo_fsm.cli import main
 from convo_fsm.diagram import render
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None,
-                               reason="needs Graphviz dot (.ci/run installs it)")
+                               reason="needs Graphviz `dot`: apt-get install graphviz")
 
 
 @pytest.fixture

