@@ -267,3 +267,47 @@ async def test_the_session_page_lights_its_state_and_the_overview_counts(web: We
     assert (await c.get("/diagram/live", params={"spec": "quiz", "state": "x"})).status_code \
         == 404
     assert (await c.get("/diagram/heat", params={"spec": "nope"})).status_code == 404
+
+
+# -- mounting ---------------------------------------------------------------------------------
+async def test_mounted_under_a_prefix_every_link_form_and_redirect_keeps_it(kit: Kit) -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Mount, Route
+
+    key = await kit.start("alice")
+    admin = app(kit.engine, metrics=kit.metrics, token=TOKEN)
+    bot = Starlette(routes=[Route("/", lambda r: PlainTextResponse("the bot")),
+                            Mount("/admin", admin)])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=bot),
+                                 base_url=ORIGIN) as c:
+        assert (await c.get("/")).text == "the bot"
+        overview = (await c.get("/admin/")).text
+        links = re.findall(r'(?:href|action)="([^"]+)"', overview)
+        assert links and all(link.startswith("/admin/") for link in links), links
+        assert 'const ROOT = "/admin";' in overview
+        listing = (await c.get("/admin/sessions")).text
+        assert f'href="/admin/session?key={key.replace(":", "%3A")}"' in listing
+        r = await c.post("/admin/login", data={"token": TOKEN, "back": "/sessions"},
+                         headers={"origin": ORIGIN})
+        assert r.status_code == 303 and r.headers["location"] == "/admin/sessions"
+        assert "path=/admin" in r.headers["set-cookie"].lower()
+        page = await c.get("/admin/session", params={"key": key})
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert csrf is not None
+        r = await c.post("/admin/act/stop", data={"key": key, "csrf": csrf.group(1)},
+                         headers={"origin": ORIGIN})
+        assert r.status_code == 303 and r.headers["location"].startswith("/admin/session?")
+        assert kit.engine.session(key) is None
+
+
+async def test_no_route_serves_files(web: Web) -> None:
+    _, admin, c = web
+    paths = sorted({getattr(r, "path", "") for r in admin.asgi.routes})
+    assert paths == ["/", "/act/deadline", "/act/force", "/act/stop", "/diagram/heat",
+                     "/diagram/live", "/events/overview", "/events/session", "/login",
+                     "/logout", "/metrics", "/session", "/sessions"]
+    for url in ("/diagram/heat?spec=../../etc/passwd", "/diagram/live?spec=/etc/passwd&state=x",
+                "/static/../../etc/passwd", "/templates/base.html"):
+        r = await c.get(url)
+        assert r.status_code == 404 and "root:" not in r.text
