@@ -146,9 +146,10 @@ class AdminApp:
     # -- rendering ---------------------------------------------------------------------------
     def _page(self, request: Request, name: str, status: int = 200, **context: Any) -> Response:
         nonce = secrets.token_urlsafe(16)
+        root = _root(request)
         body = _TEMPLATES[name].render(
             nonce=nonce, csrf=self.guard.csrf_for(request), read_only=self.guard.read_only,
-            source_kind=self.source.kind, path=request.url.path, **context)
+            source_kind=self.source.kind, root=root, path=_path(request), **context)
         return HTMLResponse(body, status, headers=_headers(nonce))
 
     def _message(self, request: Request, status: int, title: str, text: str) -> Response:
@@ -196,8 +197,10 @@ class AdminApp:
         now = self.source.now()
         pages = max(1, math.ceil(result.total / per))
 
+        root = _root(request)
+
         def link(n: int) -> str:
-            return "/sessions?" + urlencode({"q": text, "spec": spec, "state": state,
+            return root + "/sessions?" + urlencode({"q": text, "spec": spec, "state": state,
                                              "page": n, "per": per})
 
         return self._page(
@@ -207,7 +210,8 @@ class AdminApp:
             next=link(page + 1) if page < pages else None,
             rows=[{"key": s.key, "spec": s.spec, "state": s.state,
                    "left": _left(s, now), "left_text": _fmt_left(_left(s, now)),
-                   "href": "/session?" + urlencode({"key": s.key})} for s in result.rows])
+                   "href": root + "/session?" + urlencode({"key": s.key})}
+                  for s in result.rows])
 
     async def session(self, request: Request) -> Response:
         key = request.query_params.get("key", "")
@@ -296,8 +300,9 @@ class AdminApp:
         if not self.guard.token_ok(_str(form.get("token"))):
             return self._page(request, "login.html", 403, error="wrong token", back=back)
         sid, _ = self.guard.login()
-        response = RedirectResponse(back, 303)
-        response.set_cookie(COOKIE, sid, httponly=True, samesite="strict", path="/",
+        response = RedirectResponse(_root(request) + back, 303)
+        response.set_cookie(COOKIE, sid, httponly=True, samesite="strict",
+                            path=_root(request) or "/",
                             secure=request.url.scheme == "https")
         return response
 
@@ -307,8 +312,8 @@ class AdminApp:
         if refused is not None:
             return self._message(request, 403, "Refused", refused)
         self.guard.logout(request)
-        response = RedirectResponse("/", 303)
-        response.delete_cookie(COOKIE, path="/")
+        response = RedirectResponse(_root(request) + "/", 303)
+        response.delete_cookie(COOKIE, path=_root(request) or "/")
         return response
 
     async def _act(self, request: Request) -> tuple[Any, str] | Response:
@@ -321,8 +326,9 @@ class AdminApp:
             return self._message(request, 400, "No key", "the form names no session key")
         return form, key
 
-    def _done(self, key: str, what: str) -> Response:
-        return RedirectResponse("/session?" + urlencode({"key": key, "done": what}), 303)
+    def _done(self, request: Request, key: str, what: str) -> Response:
+        return RedirectResponse(_root(request) + "/session?" + urlencode({"key": key,
+                                                                           "done": what}), 303)
 
     async def act_stop(self, request: Request) -> Response:
         got = await self._act(request)
@@ -333,7 +339,7 @@ class AdminApp:
             await self.source.stop(key)
         except AdminError as exc:
             return self._message(request, 404, "Not stopped", str(exc))
-        return self._done(key, "stopped")
+        return self._done(request, key, "stopped")
 
     async def act_force(self, request: Request) -> Response:
         got = await self._act(request)
@@ -344,7 +350,7 @@ class AdminApp:
             await self.source.force(key, _str(form.get("state")) or "")
         except AdminError as exc:
             return self._message(request, 400, "Not forced", str(exc))
-        return self._done(key, "forced")
+        return self._done(request, key, "forced")
 
     async def act_deadline(self, request: Request) -> Response:
         got = await self._act(request)
@@ -378,7 +384,20 @@ class AdminApp:
             await self.source.set_deadline(key, deadline)
         except AdminError as exc:
             return self._message(request, 404, "Not changed", str(exc))
-        return self._done(key, "deadline")
+        return self._done(request, key, "deadline")
+
+
+def _root(request: Request) -> str:
+    """Where the app is mounted ("" at the server's root, "/admin" under `Mount("/admin")`)."""
+    root: str = request.scope.get("root_path", "")
+    return root.rstrip("/")
+
+
+def _path(request: Request) -> str:
+    """The request's path below the mount point."""
+    path: str = request.scope.get("path", "/")
+    root = _root(request)
+    return path[len(root):] or "/" if root and path.startswith(root) else path
 
 
 def _str(value: object) -> str | None:

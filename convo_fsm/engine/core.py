@@ -47,7 +47,7 @@ from convo_fsm.clock import AsyncioClock, Clock
 from convo_fsm.context import Context, Reply
 from convo_fsm.message import DEFAULT_FILTERS, Filter
 from convo_fsm.session import Session, check_data
-from convo_fsm.spec import Busy, EventError, Spec
+from convo_fsm.spec import ANY, Busy, EventError, Spec
 from convo_fsm.step import (
     Arm,
     Force,
@@ -119,14 +119,12 @@ def _filter_error(kind: str, event: Any, exc: Exception) -> EventError:
     return EventError(f"filter {kind!r} cannot key {type(event).__name__} event {event!r}: {exc}")
 
 
-def _classify(spec: Spec, event: Any) -> str:
-    try:
-        return spec.classify(event)
-    except EventError:
-        raise
-    except Exception as exc:
-        raise EventError(f"spec {spec.name!r} cannot classify {type(event).__name__} event "
-                         f"{event!r}: {exc}") from exc
+def _classify_error(spec: Spec, event: Any, exc: Exception) -> EventError:
+    return EventError(f"spec {spec.name!r} cannot classify {type(event).__name__} event "
+                      f"{event!r}: {exc}")
+
+
+_new = tuple.__new__  # a named tuple built without its Python-level __new__ (see step.py)
 
 
 class Engine:
@@ -165,6 +163,8 @@ class Engine:
         self._specs: dict[str, Spec] = {}
         self._turns = Turns()
         self._timers = Timers(self._sessions, self.clock, self)
+        self.current: Callable[[str], Session | None] = self._sessions.get
+        self.arm: Callable[[str, Session], None] = self._timers.arm
         self._end_waiters: dict[str, list[asyncio.Future[Ended]]] = {}
         self._tasks = Supervisor(self.report)
         # Session ids: unique per start (a random base, so ids restored from a store
@@ -355,8 +355,16 @@ class Engine:
                 if session is None:
                     break
                 spec = self._specs[session.spec]
-                name = _classify(spec, event)
-                candidates = spec.lookup(session.state, name)
+                try:
+                    name = spec.classify(event)
+                except EventError:
+                    raise
+                except Exception as exc:
+                    raise _classify_error(spec, event, exc) from exc
+                table = spec.tables[session.state]  # (Spec.lookup, inline: the hot path)
+                candidates = table.get(name)
+                if candidates is None:
+                    candidates = table[ANY]
                 if not candidates:
                     break
                 now = self.clock.now()
@@ -377,7 +385,7 @@ class Engine:
                     if sessions.get(key) is not session:
                         continue
                     t = chosen
-                result = step(spec, session, Input(name, event, t), now)
+                result = step(spec, session, _new(Input, (name, event, t)), now)
                 new = ctx.session = result.session
                 self._commit(key, new, event, name, session.state, now)
                 pending = run(self, key, new, result.effects, ctx)
@@ -404,7 +412,7 @@ class Engine:
         if spec.busy is Busy.DROP:
             self.emit(Reply(key, spec.busy_reply, event))
             return True
-        if len(turn.inbox) >= spec.queue_limit:
+        if turn.waiting() >= spec.queue_limit:
             logger.warning("inbox of %r is full (%d): event handed back", key, spec.queue_limit)
             return None
         if spec.busy is Busy.INTERRUPT:
@@ -419,11 +427,8 @@ class Engine:
         self._sessions[key] = session
 
     # -- the effect interpreter's host (effects.Host) -----------------------------------------
-    def current(self, key: str) -> Session | None:
-        return self._sessions.get(key)
-
-    def arm(self, key: str, session: Session) -> None:
-        self._timers.arm(key, session)
+    # `current(key)` and `arm(key, session)` are bound in __init__ straight to the sessions
+    # dict and the timer heap: the interpreter calls them once or twice per event.
 
     def end(self, key: str, sid: int, reason: str, error: BaseException | None = None) -> bool:
         """End the session `sid` on `key` (False: it is over already, or another lives there)."""
@@ -641,7 +646,7 @@ class Engine:
         with their inbox lengths, timer `heap` entries (outdated ones included), keys `waiting`
         on `wait_ended`, and supervised background `tasks` (sends, timers, writes)."""
         return {"sessions": len(self._sessions),
-                "busy": {k: len(t.inbox) for k, t in self._turns.busy.items()},
+                "busy": {k: t.waiting() for k, t in self._turns.busy.items()},
                 "heap": len(self._timers), "waiting": tuple(self._end_waiters),
                 "tasks": len(self._tasks)}
 

@@ -98,9 +98,13 @@ async def finish(host: Host, key: str, session: Session, effects: Sequence[Effec
     """Await the pending action (interruptibly while holding `turn`), then perform the rest
     of the effects the same way."""
     index, awaitable = pending
+    n = len(effects)
     while True:
         try:
-            await Turns.wait(awaitable, turn)
+            if turn is None:
+                await awaitable
+            else:
+                await Turns.wait(awaitable, turn)
         except Interrupted:
             cut_short(host, key, session, effects, index)
             return
@@ -109,6 +113,8 @@ async def finish(host: Host, key: str, session: Session, effects: Sequence[Effec
             raise
         except Exception as exc:
             host.fail(key, session.id, exc, f"action {name(effects[index].action)}")  # type: ignore[union-attr]
+            return
+        if index + 1 == n:
             return
         nxt = run(host, key, session, effects, ctx, index + 1)
         if nxt is None:

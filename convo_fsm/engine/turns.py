@@ -41,10 +41,14 @@ class Turn:
 
     def __init__(self) -> None:
         # (future, wants_session): events want their session; starts and timers the turn.
-        self.inbox: deque[tuple[asyncio.Future[bool], bool]] = deque()
+        # Made on the first waiter: most turns are taken and released with nobody waiting.
+        self.inbox: deque[tuple[asyncio.Future[bool], bool]] | None = None
         self.task: asyncio.Task[Any] | None = None
         self.cancel_requested = False
         self.cancelling = 0
+
+    def waiting(self) -> int:
+        return 0 if self.inbox is None else len(self.inbox)
 
 
 class Turns:
@@ -62,6 +66,8 @@ class Turns:
                 front: bool = False) -> asyncio.Future[bool]:
         """A place in the busy key's inbox, now: `take(..., place=)` waits on it."""
         fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        if turn.inbox is None:
+            turn.inbox = deque()
         if front:
             turn.inbox.appendleft((fut, wants_session))
         else:
@@ -83,14 +89,14 @@ class Turns:
             if fut.done() and not fut.cancelled() and fut.result():
                 self.release(key, turn)  # we were handed the turn as we were cancelled
             else:
-                with contextlib.suppress(ValueError):  # free its place: inboxes are bounded
-                    turn.inbox.remove((fut, wants_session))
+                with contextlib.suppress(ValueError, AttributeError):  # free its place
+                    turn.inbox.remove((fut, wants_session))  # type: ignore[union-attr]
             raise
         return turn if granted else None
 
     def release(self, key: str, turn: Turn) -> None:
         inbox = turn.inbox
-        while inbox:
+        while inbox:  # (None or empty: nobody waits)
             fut, _ = inbox.popleft()
             if not fut.done():
                 fut.set_result(True)
@@ -106,7 +112,7 @@ class Turns:
         if turn is None:
             return
         kept: deque[tuple[asyncio.Future[bool], bool]] = deque()
-        for fut, wants_session in turn.inbox:
+        for fut, wants_session in turn.inbox or ():
             if not wants_session:
                 kept.append((fut, wants_session))
             elif not fut.done():

@@ -125,6 +125,15 @@ async def test_the_admin_in_a_real_browser(site: Any, tmp_path: Path) -> None:
     await b.no_alert()
     out = shots(tmp_path)
     await b(b.d.save_screenshot, str(out / "admin-overview.png"))
+    # The overview follows the engine too: a new session, and one moved on.
+    late = await kit.start("late")
+    kit.engine.force(late, "reminded")
+    assert await b.until("""return document.getElementById('total').textContent === '8' &&
+        document.querySelector('.spec td.count[data-state="reminded"]').textContent === '3'""")
+    assert await b.until("""const g = document.querySelector(
+        '.spec g.node.state[data-state="reminded"]');
+        return g && g.textContent.includes('3 live')""")
+    kit.engine.stop(late)
 
     # The list shows the user's key as text.
     await b.open("/sessions?q=script")
