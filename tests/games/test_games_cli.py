@@ -85,7 +85,9 @@ def test_messages_nobody_takes_get_a_note_and_bad_start_options_are_not_fatal(
               "/wait 12.5\n/sessions\n")
     code, out, _ = play(tmp_path, capsys, "guess-number", script, "--virtual", "--seed", "1")
     assert code == 0
-    assert "(no game is running for you: /start to play guess-number)" in out
+    assert ("(no game is running for you: /start [LOW-HIGH] [ATTEMPTS] to play guess-number, "
+            "/help for help)") in out
+    assert "(12.5 s passed; nothing happened)" in out  # /wait says so when nothing fires
     assert "(Cannot start guess-number: range '5-1' must have LOW < HIGH" in out
     assert "attempts must be from 1 to 100, got 0" in out
     assert "a guess-number game is already running for you" in out
@@ -115,13 +117,21 @@ def test_speakers_and_keys_read_as_people_say_them() -> None:
     assert who("local:group:g1:bob") == "bob@g1"
 
 
-def test_diagram_draws_the_speakers_session_with_its_state_highlighted(
+def test_diagram_says_the_state_and_draws_the_live_diagram_into_a_file(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    script = "/diagram\n/as ann@g\n/start\n/as ben@g\njoin\n/diagram\n"
-    code, out, _ = play(tmp_path, capsys, "number-bomb", script, "--virtual", "--seed", "1")
-    assert code == 0
+    drawing = tmp_path / "live.mmd"
+    script = (f"/diagram\n/as ann@g\n/start\n/as ben@g\njoin\n/diagram\n/diagram {drawing}\n"
+              "/diagram x.png\n/quit\n")
+    code, out, err = play(tmp_path, capsys, "number-bomb", script, "--virtual", "--seed", "1")
     assert "(no game is running for you: nothing to draw)" in out
-    drawing = out[out.index("%% State diagram of spec 'number-bomb'"):]
-    assert "flowchart" in drawing
-    lobby = next(line for line in drawing.splitlines() if "<b>lobby</b>" in line)
-    assert "now here: 60s left" in lobby  # ben joined: the group's game waits in its lobby
+    # In the terminal: one line, not the diagram's source.
+    assert "(@g: number-bomb in 'lobby', 60 s left; /diagram FILE (.mmd, .dot, .svg) draws it)" \
+        in out
+    assert "flowchart" not in out
+    assert f"(wrote {drawing}: number-bomb in 'lobby', 60 s left)" in out
+    text = drawing.read_text()
+    assert text.startswith("%% State diagram of spec 'number-bomb'") and "flowchart" in text
+    lobby = next(line for line in text.splitlines() if "<b>lobby</b>" in line)
+    assert "now here: 60s left" in lobby  # the group's game waits in its lobby
+    # A suffix it cannot draw is a script error (exit 2), naming the suffixes it can.
+    assert code == 2 and "/diagram FILE must end in .dot, .mmd, .svg, got 'x.png'" in err

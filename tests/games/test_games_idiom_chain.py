@@ -56,7 +56,8 @@ def test_transcript_bad_input_hint_warning_and_timeout(
     assert texts[6].startswith("Answer with a four-character idiom")
     assert said[7][0] == 60 and texts[7] == "Time's up! Game over. Score: 0 idioms."
     assert len(said) == 8  # the last "hint" found no game
-    assert out.rstrip().endswith("(no game is running for you: /start to play idiom-chain)")
+    assert out.rstrip().endswith("(no game is running for you: /start [strict] [solo] to play "
+                                 "idiom-chain, /help for help)")
 
 
 def test_transcript_a_valid_idiom_gets_a_valid_unused_answer_and_exit_tells_the_score(

@@ -92,7 +92,8 @@ def test_play_resumes_a_stored_game(tmp_path: Path, capsys: pytest.CaptureFixtur
     script.write_text("/start\n20\n/sessions\n")
     assert main(args) == 0
     second = capsys.readouterr().out
-    assert "restored 1 guess-number session(s)" in second
+    # Said first, naming the file (not the store object's repr).
+    assert second.startswith(f"  (restoring 1 guess-number session(s) from {db})\n")
     assert "already running" in second  # the stored game, not a new one
     assert "5 attempts left" in second  # the count goes on from the first run
     script.write_text("/wait 1000\n/sessions\n")
