@@ -12,6 +12,7 @@ from convo_fsm.message import DEFAULT_FILTERS, Filter, Message, by_group, by_mem
 from convo_fsm.session import Session
 from convo_fsm.spec import (
     ANY,
+    BACK,
     KEEP,
     STOP,
     Busy,
@@ -35,6 +36,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ANY",
+    "BACK",
     "DEFAULT_FILTERS",
     "KEEP",
     "STOP",

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Final, Literal
 
 import attrs
 
-from convo_fsm.spec import KEEP, STOP, On, Spec, State, Target
+from convo_fsm.spec import BACK, KEEP, STOP, On, Spec, State, Target
 
 if TYPE_CHECKING:
     from convo_fsm.engine import Engine
@@ -191,6 +191,7 @@ def _on_label(t: On) -> str:
 
 
 _REENTER: Final = " (re-enter)"
+_BACK: Final = " (back)"
 
 
 def start_label(spec: Spec) -> str:
@@ -216,7 +217,7 @@ def graph(spec: Spec) -> Graph:
 
     def to(source: str, target: Target) -> tuple[str, EdgeKind]:
         nonlocal uses_end
-        if target is KEEP:
+        if target is KEEP or target is BACK:  # BACK: a loop labelled "(back)"
             return source, "keep"
         if target is STOP:
             uses_end = True
@@ -233,7 +234,7 @@ def graph(spec: Spec) -> Graph:
         for t in state.on:
             target, kind = to(sid, t.target)
             label = _on_label(t) + (_REENTER if t.target == state.name else "")
-            edges.append(Edge(sid, target, kind, label))
+            edges.append(Edge(sid, target, kind, label + (_BACK if t.target is BACK else "")))
         if state.timeout is not None:  # one dashed edge per branch, in the order tried
             for branch in state.timeout.branches:
                 target, _ = to(sid, branch.target)
@@ -247,7 +248,7 @@ def graph(spec: Spec) -> Graph:
         nodes.append(Node(ANY_NODE, "any", "any state"))
         for t in spec.any_state:
             target, kind = to(ANY_NODE, t.target)
-            label = _on_label(t)
+            label = _on_label(t) + (_BACK if t.target is BACK else "")
             handled = spec.shadowed(t)
             if handled:  # these states name the event themselves, so theirs wins
                 label += one_line(f" (not in {', '.join(handled)})")

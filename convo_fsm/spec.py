@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ANY",
+    "BACK",
+    "BACK_KEY",
     "KEEP",
     "MAX_SECONDS",
     "STOP",
@@ -50,6 +52,7 @@ __all__ = [
 class _Marker(enum.Enum):
     KEEP = "keep"
     STOP = "stop"
+    BACK = "back"
 
     def __repr__(self) -> str:
         return self.value.upper()
@@ -59,6 +62,13 @@ KEEP: Final = _Marker.KEEP
 """Target: stay in the current state (no exit/enter actions; the timeout restarts)."""
 STOP: Final = _Marker.STOP
 """Target: end the session."""
+BACK: Final = _Marker.BACK
+"""Target: return to the previous state of this session, with the data as it was when that
+state was entered (its enter action runs and its timeout restarts, as on a normal entry).
+From the first state, `Spec.nothing_back` is answered and the session stays."""
+BACK_KEY: Final = "__back__"
+"""Where a spec that uses `BACK` keeps its entry snapshots: in the session's data (so every
+store persists them), a list of `[state, data at entry]`, at most `Spec.back_limit`."""
 ANY: Final = "*"
 """Event name matching every event the state does not name itself."""
 
@@ -329,13 +339,19 @@ class Spec:
     busy_reply: str = "Still working on your last message, one moment."
     history_limit: int = 8
     start: Start | None = None
+    back_limit: int = 8
+    nothing_back: str = "There is nothing to go back to."
     by_name: Mapping[str, State] = attrs.field(init=False, repr=False)
     tables: Mapping[str, Table] = attrs.field(init=False, repr=False)
+    uses_back: bool = attrs.field(init=False, repr=False, default=False)
 
     def __attrs_post_init__(self) -> None:
         by_name, tables = _validate(self)
         object.__setattr__(self, "by_name", by_name)
         object.__setattr__(self, "tables", tables)
+        object.__setattr__(self, "uses_back", any(
+            t.target is BACK for ts in (self.any_state, *(st.on for st in self.states))
+            for t in ts))
 
     @property
     def events(self) -> frozenset[str]:
@@ -436,9 +452,12 @@ def _validate(spec: Spec) -> tuple[dict[str, State], Mapping[str, Table]]:
         raise fail(f"classify must be callable, got {spec.classify!r}")
     if not isinstance(spec.busy, Busy):
         raise fail(f"busy must be a Busy policy, got {spec.busy!r}")
-    for field, value in (("queue_limit", spec.queue_limit), ("history_limit", spec.history_limit)):
+    for field, value in (("queue_limit", spec.queue_limit), ("history_limit", spec.history_limit),
+                         ("back_limit", spec.back_limit)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise fail(f"{field} must be an int >= 1, got {value!r}")
+    if not isinstance(spec.nothing_back, str):
+        raise fail(f"nothing_back must be a str, got {spec.nothing_back!r}")
     if not spec.states:
         raise fail("a spec needs at least one state")
     if spec.start is not None:
@@ -460,7 +479,8 @@ def _validate(spec: Spec) -> tuple[dict[str, State], Mapping[str, Table]]:
         if isinstance(target, _Marker):
             return
         if not isinstance(target, str):
-            raise fail(f"target must be a state name, KEEP or STOP, got {target!r}", state, event)
+            raise fail(f"target must be a state name, KEEP, STOP or BACK, got {target!r}",
+                       state, event)
         if target not in by_name:
             raise fail(f"target {target!r} is not a declared state", state, event)
 
@@ -502,6 +522,9 @@ def _validate(spec: Spec) -> tuple[dict[str, State], Mapping[str, Table]]:
             check_callable("timeout action", timeout.action, state.name, "timeout")
             check_callable("warn", timeout.warn, state.name, "timeout")
             _check_branches(timeout, state.name, fail, check_target, check_callable)
+            if any(b.target is BACK for b in timeout.branches):
+                raise fail("a timeout cannot go BACK (a timeout goes to a declared state, "
+                           "KEEP or STOP)", state.name, "timeout")
 
     # Graph checks: every non-final state has a way out; every state is reachable. The
     # targets of a state are read from the compiled table: one rule of precedence.
@@ -516,7 +539,8 @@ def _validate(spec: Spec) -> tuple[dict[str, State], Mapping[str, Table]]:
     for state in by_name.values():
         if state.final:
             continue
-        exits = [x for x in targets(state) if x is STOP or (isinstance(x, str) and x != state.name)]
+        exits = [x for x in targets(state)
+                 if x is STOP or x is BACK or (isinstance(x, str) and x != state.name)]
         if not exits and state.timeout is None:
             raise fail("non-final state has no exit: no transition out and no timeout",
                        state.name)

@@ -50,6 +50,7 @@ from convo_fsm.message import Message
 from convo_fsm.session import Session
 from convo_fsm.spec import (
     ANY,
+    BACK,
     KEEP,
     STOP,
     Busy,
@@ -745,6 +746,7 @@ def specs(
     timeouts: bool = True,
     warnings: bool = True,
     guarded_timeouts: bool = True,
+    back: bool = True,
     any_state: bool = True,
     policies: bool = True,
     name: str = "random",
@@ -752,11 +754,11 @@ def specs(
     """Random valid specs: states (a chain `next` keeps each reachable and gives each an exit),
     transitions on `events` and `ANY` to states, `KEEP` or `STOP`, text and data guards,
     sync and async actions, enter/exit actions, timeouts (to a state, `KEEP` or `STOP`) with
-    warnings and guarded branches (`When`, on the data guard), any-state transitions, final
-    states and every busy policy."""
+    warnings and guarded branches (`When`, on the data guard), `BACK` targets, any-state
+    transitions, final states and every busy policy."""
     n = draw(st.integers(1, max_states), label="states")
     names = [f"s{i}" for i in range(n)]
-    targets: list[Target] = [*names, KEEP, STOP]
+    targets: list[Target] = [*names, KEEP, STOP, *([BACK] if back else [])]
     guard_pool: tuple[Callable[[Context], bool], ...] = (
         (TEXT_GUARDS if guards else ()) + (DATA_GUARDS if data_guards else ()))
     event_pool = [*events, ANY]

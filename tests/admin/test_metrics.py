@@ -137,3 +137,17 @@ def test_a_histogram_counts_into_cumulative_buckets() -> None:
     assert samples[("x_seconds_sum", None)] == pytest.approx(3.65) and h.count == 4
     with pytest.raises(ValueError, match="increasing"):
         Histogram((1.0, 0.5))
+
+
+async def test_without_timings_the_counters_still_count_and_histograms_stay_empty() -> None:
+    metrics = Metrics(timings=False)
+    engine = Engine(clock=VirtualClock(), trace=metrics)
+    metrics.bind(engine)
+    await engine.start(QUIZ, "local:user:a")
+    assert await engine.dispatch(Message("hello", sender="a"))
+    m = scrape(metrics)
+    assert m[("convo_fsm_events_consumed_total", ())] == 1
+    assert m[("convo_fsm_steps_total", (("spec", "quiz"),))] == 2
+    assert m[("convo_fsm_event_seconds_count", ())] == 0
+    assert m[("convo_fsm_action_seconds_count", ())] == 0
+    assert metrics._arrived == {}

@@ -13,7 +13,7 @@ from typing import Any
 import pydot
 from hypothesis import strategies as st
 
-from convo_fsm import ANY, KEEP, STOP, On, Spec, State, Timeout
+from convo_fsm import ANY, BACK, KEEP, STOP, On, Spec, State, Timeout
 from convo_fsm.diagram import seconds
 
 END = "<end>"  # what an edge to the end node is called in the edge tuples below
@@ -33,7 +33,7 @@ def expected_edges(spec: Spec) -> Counter[EdgeTuple]:
     edges: Counter[EdgeTuple] = Counter()
 
     def target(source: str, t: object) -> str:
-        if t is KEEP:
+        if t is KEEP or t is BACK:  # BACK is drawn as a loop labelled "(back)"
             return source
         if t is STOP:
             return END
@@ -44,6 +44,8 @@ def expected_edges(spec: Spec) -> Counter[EdgeTuple]:
         text = t.event if t.guard is None else f"{t.event} [{name_of(t.guard)}]"
         if t.target == source:  # named itself: exit and enter run again, unlike KEEP
             text += " (re-enter)"
+        if t.target is BACK:
+            text += " (back)"
         return text
 
     for state in spec.states:
