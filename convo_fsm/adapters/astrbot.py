@@ -53,9 +53,9 @@ from convo_fsm.compat.astrbot.runtime import (
     default_runtime,
     set_default_runtime,
 )
-from convo_fsm.compat.astrbot.specs import BUSY_TEXT
+from convo_fsm.compat.astrbot.specs import BUSY_TEXT, opening_for
 from convo_fsm.engine import SessionExists
-from convo_fsm.spec import Spec
+from convo_fsm.spec import Spec, StartError
 
 __all__ = [
     "DefaultSessionFilter",
@@ -120,20 +120,27 @@ def route_listener(priority: int = ROUTE_PRIORITY) -> Callable[..., Any]:
         astrbot_filter.EventMessageType.ALL, priority=priority)(convo_fsm_route)
 
 
-def spec_command(name: str, spec: Spec, *, filter: Any = "member",
+def spec_command(name: str, spec: Spec, *, filter: Any = None,
                  alias: Iterable[str] | None = None, replace: bool = False,
                  data: Callable[[Any], dict[str, Any]] | None = None,
                  busy_text: str = BUSY_TEXT) -> Callable[..., Any]:
     """A `Star` method answering `/name` by starting convo_fsm `spec` for the sender's chat
-    (`filter`: "member", "group" or a SessionFilter), registered in the caller's module.
+    (`filter`: "member", "group" or a SessionFilter; by default the kind the spec's `start`
+    declares), registered in the caller's module. The spec's `start` parses the command's
+    arguments unless `data(event)` is given (bad ones are answered with the error).
     Needs `route_listener()` in the plugin so later messages reach the session."""
     if not isinstance(spec, Spec):
         raise TypeError(f"spec_command needs a Spec, got {type(spec).__name__}")
 
     async def handler(self: Any, event: Any) -> None:
         try:
-            await start_spec(event, spec, filter=filter, replace=replace,
-                             data=None if data is None else data(event))
+            first, how = opening_for(spec, event, filter, data)
+        except StartError as exc:
+            await event.send(event.plain_result(str(exc)))
+            event.stop_event()
+            return
+        try:
+            await start_spec(event, spec, filter=how, replace=replace, data=first)
         except SessionExists:
             await event.send(event.plain_result(busy_text.format(spec=spec.name)))
         event.stop_event()
