@@ -25,7 +25,7 @@ import json
 import math
 import secrets
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -35,6 +35,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import (
     HTMLResponse,
@@ -57,7 +59,7 @@ if TYPE_CHECKING:
     from convo_fsm.storage.base import Store
     from convo_fsm.testing.transcript import Transcript
 
-__all__ = ["AdminApp", "app", "store_app"]
+__all__ = ["LOCAL_HOSTS", "AdminApp", "app", "store_app"]
 
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("convo_fsm.admin", "templates"),
                           autoescape=True, undefined=jinja2.StrictUndefined,
@@ -112,7 +114,8 @@ class AdminApp:
     """The admin over one `Source`. `asgi` is the Starlette app."""
 
     def __init__(self, source: Source, *, token: str | None = None, read_only: bool = False,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None,
+                 allowed_hosts: Sequence[str] | None = None) -> None:
         self.source = source
         self.guard = Guard(token, read_only=read_only)
         self.metrics = metrics
@@ -138,7 +141,9 @@ class AdminApp:
             Route("/act/stop", self.act_stop, methods=["POST"]),
             Route("/act/force", self.act_force, methods=["POST"]),
             Route("/act/deadline", self.act_deadline, methods=["POST"]),
-        ])
+        ], middleware=[] if allowed_hosts is None else [
+            Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts),
+                       www_redirect=False)])
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.asgi(scope, receive, send)
@@ -452,18 +457,28 @@ def _recent_rows(recent: dict[str, Any] | None) -> list[dict[str, Any]] | None:
 
 def app(engine: Engine, *, token: str | None = None, read_only: bool = False,
         metrics: Metrics | None = None, transcript: Transcript | None = None,
-        specs: Iterable[Spec] = ()) -> AdminApp:
+        specs: Iterable[Spec] = (), allowed_hosts: Sequence[str] | None = None) -> AdminApp:
     """The admin of a running `engine`, an ASGI app (serve it with uvicorn, or mount it).
 
     `metrics`: the engine's `Metrics` trace hook (counters on /metrics, the last hour's
     counts, and a fast list at 100k sessions); `transcript`: a `Transcript` it traces into
     (shown per session). `token`: the admin token (generated if None: read it from
-    `.guard.token`). `read_only`: no actions at all."""
+    `.guard.token`). `read_only`: no actions at all. `allowed_hosts`: the only `Host` names
+    answered (others get 400; e.g. `LOCAL_HOSTS` against DNS rebinding when serving on
+    127.0.0.1); None answers any.
+
+    Serve it in the engine's own event loop (the pages call the engine directly)."""
     return AdminApp(EngineSource(engine, metrics=metrics, transcript=transcript, specs=specs),
-                    token=token, read_only=read_only, metrics=metrics)
+                    token=token, read_only=read_only, metrics=metrics,
+                    allowed_hosts=allowed_hosts)
 
 
 def store_app(store: Store, specs: Iterable[Spec], *, token: str | None = None,
-              read_only: bool = False) -> AdminApp:
+              read_only: bool = False, allowed_hosts: Sequence[str] | None = None) -> AdminApp:
     """The admin of the sessions kept in `store` (what `convo-fsm serve` runs)."""
-    return AdminApp(StoreSource(store, specs), token=token, read_only=read_only)
+    return AdminApp(StoreSource(store, specs), token=token, read_only=read_only,
+                    allowed_hosts=allowed_hosts)
+
+
+# The names a browser on this machine uses for a server bound to the loopback address.
+LOCAL_HOSTS: tuple[str, ...] = ("127.0.0.1", "localhost", "[::1]", "::1")

@@ -311,3 +311,18 @@ async def test_no_route_serves_files(web: Web) -> None:
                 "/static/../../etc/passwd", "/templates/base.html"):
         r = await c.get(url)
         assert r.status_code == 404 and "root:" not in r.text
+
+
+async def test_allowed_hosts_refuse_a_rebound_dns_name(kit: Kit) -> None:
+    from convo_fsm.admin import LOCAL_HOSTS
+
+    await kit.start("alice")
+    admin = app(kit.engine, token=TOKEN, allowed_hosts=LOCAL_HOSTS)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=admin),
+                                 base_url="http://127.0.0.1:8377") as c:
+        assert (await c.get("/sessions")).status_code == 200
+        assert (await c.get("/sessions", headers={"host": "localhost:8377"})).status_code == 200
+        evil = await c.get("/sessions", headers={"host": "rebound.evil.test"})
+        assert evil.status_code == 400 and "local:user:alice" not in evil.text
+        assert (await c.get("/metrics", headers={"host": "rebound.evil.test"})).status_code \
+            == 400
