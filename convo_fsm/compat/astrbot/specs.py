@@ -58,7 +58,6 @@ def spec_command(
     if not isinstance(spec, Spec):
         raise TypeError(f"spec_command needs a Spec, got {type(spec).__name__}")
 
-    @command_filter.command(name, alias)
     async def handler(self: Any, event: Any) -> None:
         runtime = runtime_for(event)
         try:
@@ -74,4 +73,5 @@ def spec_command(
         event.stop_event()
 
     handler.__name__ = handler.__qualname__ = f"start_{name.replace('-', '_')}"
+    command_filter.command(name, alias=set(alias) if alias else None)(handler)
     return handler
