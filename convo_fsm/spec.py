@@ -370,6 +370,14 @@ class Spec:
         found = table.get(event)
         return found if found is not None else table[ANY]
 
+    def to_data(self, registry: Mapping[str, Callable[..., Any]] | None = None
+                ) -> dict[str, Any]:
+        """This spec as spec-file data (`convo_fsm.spec_file`): write it with `json`/`yaml`,
+        read it back with `load_spec`. Guards and actions are named from `registry`."""
+        from convo_fsm.spec_file import spec_to_data  # the file format builds on this module
+
+        return spec_to_data(self, registry)
+
     def begin(self, event: Any = None, args: str | None = None, *, seed: int = 0) -> Opening:
         """Start data and kind for a session started by `event` with `args` (default: the
         words after the event's `/command`). A spec that declares no `start` takes any

@@ -18,7 +18,7 @@ import convo_fsm
 __all__ = ["Parser", "main"]
 
 # Subcommand modules, in the order `--help` lists them.
-SUBCOMMANDS = ("play", "diagram", "replay", "bench", "sessions", "serve")
+SUBCOMMANDS = ("play", "diagram", "replay", "bench", "sessions", "serve", "check")
 # Subcommands that pass the options they do not know on to another program.
 PASS_THROUGH = frozenset({"bench"})
 
