@@ -74,10 +74,11 @@ def _order(s: Session) -> tuple[float, str]:
 
 
 def query(rows: Iterable[Session], *, text: str = "", spec: str = "", state: str = "",
-          offset: int = 0, limit: int = 50) -> Page:
+          offset: int = 0, limit: int = 50, heap_limit: int = 1000) -> Page:
     """Sessions whose key contains `text` (case-insensitive), of `spec`, in `state` (empty:
     any), by time left (no deadline last, then by key); `limit` of them from `offset`.
-    One pass to filter and a bounded heap for the page: no full sort of 100k sessions."""
+    One pass to filter and a bounded heap for the page (up to `heap_limit` rows from the
+    top; deeper pages sort): no full sort of 100k sessions for the first pages."""
     if offset < 0 or limit < 1:
         raise AdminError(f"a page needs offset >= 0 and limit >= 1, got {offset}, {limit}")
     needle = text.casefold()
@@ -88,15 +89,12 @@ def query(rows: Iterable[Session], *, text: str = "", spec: str = "", state: str
             and (not needle or needle in s.key.casefold())]
     else:
         matches = rows if isinstance(rows, list) else list(rows)
-    if offset + limit <= _HEAP_PAGES:
+    if offset + limit <= heap_limit:
         page = heapq.nsmallest(offset + limit, matches, key=_order)[offset:]
     else:  # a deep page: two stable sorts (by key, then by deadline) beat a big heap
         by_key = sorted(matches, key=_by_key)
         page = sorted(by_key, key=_by_deadline)[offset:offset + limit]
     return Page(len(matches), offset, tuple(page))
-
-
-_HEAP_PAGES = 1000
 
 
 def _by_key(s: Session) -> str:
