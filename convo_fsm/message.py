@@ -11,7 +11,7 @@ from typing import Any, TypeAlias
 
 import attrs
 
-__all__ = ["DEFAULT_FILTERS", "Filter", "Message", "by_group", "by_member", "by_sender"]
+__all__ = ["DEFAULT_FILTERS", "Filter", "Message", "by_group", "by_member", "by_sender", "part"]
 
 Filter: TypeAlias = Callable[[Any], str | None]
 
@@ -41,23 +41,52 @@ class Message:
     platform: str = attrs.field(default="local", validator=_non_empty)
 
 
+def part(value: str) -> str:
+    """One part of a session key: `%` and `:` are escaped (as `%25`, `%3A`), so a key's parts
+    can be told apart and two different keys never meet (the group key of chat `g1:bob` is
+    not the member key of `bob` in chat `g1`). A part without them is itself."""
+    if ":" in value or "%" in value:
+        return value.replace("%", "%25").replace(":", "%3A")
+    return value
+
+
+# The filters below inline `part`'s test (they run once per event and filter kind).
 def by_sender(event: Message) -> str:
-    """One session per sender (the same person in any chat)."""
-    return f"{event.platform}:user:{event.sender}"
+    """One session per sender (the same person in any chat): `PLATFORM:user:SENDER`."""
+    platform, sender = event.platform, event.sender
+    if ":" in platform or "%" in platform:
+        platform = part(platform)
+    if ":" in sender or "%" in sender:
+        sender = part(sender)
+    return f"{platform}:user:{sender}"
 
 
 def by_member(event: Message) -> str:
-    """One session per sender within a chat: in a group, each member has their own."""
-    if event.group is None:
-        return f"{event.platform}:user:{event.sender}"
-    return f"{event.platform}:group:{event.group}:{event.sender}"
+    """One session per sender within a chat: in a group, each member has their own
+    (`PLATFORM:group:GROUP:SENDER`; in a private chat the sender's key)."""
+    platform, sender, group = event.platform, event.sender, event.group
+    if ":" in platform or "%" in platform:
+        platform = part(platform)
+    if ":" in sender or "%" in sender:
+        sender = part(sender)
+    if group is None:
+        return f"{platform}:user:{sender}"  # (by_sender's key)
+    if ":" in group or "%" in group:
+        group = part(group)
+    return f"{platform}:group:{group}:{sender}"
 
 
 def by_group(event: Message) -> str:
-    """One session per chat: in a group, all members share it."""
-    if event.group is None:
-        return f"{event.platform}:user:{event.sender}"
-    return f"{event.platform}:group:{event.group}"
+    """One session per chat: in a group, all members share it (`PLATFORM:group:GROUP`)."""
+    group = event.group
+    if group is None:
+        return by_sender(event)
+    platform = event.platform
+    if ":" in platform or "%" in platform:
+        platform = part(platform)
+    if ":" in group or "%" in group:
+        group = part(group)
+    return f"{platform}:group:{group}"
 
 
 DEFAULT_FILTERS: dict[str, Filter] = {"member": by_member, "group": by_group}

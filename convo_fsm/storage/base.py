@@ -16,13 +16,13 @@ import hashlib
 import json
 import math
 import weakref
-from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
 from convo_fsm.session import Session
 from convo_fsm.spec import On, Spec, Target
+from convo_fsm.step import Policy
 
 __all__ = [
     "Conflict",
@@ -92,30 +92,6 @@ class Store(Protocol):
         ...
 
 
-# -- the per-spec restart policy -------------------------------------------------------------
-@attrs.frozen
-class Policy:
-    """What `Engine.restore` does with a spec's stored sessions.
-
-    - `discard_after`: a session whose deadline passed more than this many seconds
-      ago is dropped without running its timeout (None: always fire it).
-    - `rename`: old state name -> new state name, for states renamed in a new version.
-    - `on_missing`: a stored state the spec no longer has (and `rename` does not map):
-      "end" (send `end_message` to the key, drop the session) or "reset" (start the
-      spec again on the key, with the stored data).
-    """
-
-    discard_after: float | None = None
-    rename: Mapping[str, str] = attrs.field(factory=dict, converter=dict)
-    on_missing: str = attrs.field(default="end")
-    end_message: str | None = "This conversation was ended: the bot was updated."
-
-    @on_missing.validator
-    def _check(self, _attr: object, value: str) -> None:
-        if value not in ("end", "reset"):
-            raise ValueError(f"Policy.on_missing must be 'end' or 'reset', got {value!r}")
-
-
 # -- fingerprints ----------------------------------------------------------------------------
 _FINGERPRINTS: weakref.WeakKeyDictionary[Spec, str] = weakref.WeakKeyDictionary()
 
@@ -161,7 +137,7 @@ def encode_session(session: Session) -> str:
         "key": session.key, "spec": session.spec, "state": session.state,
         "data": session.data, "deadline": session.deadline, "warn_at": session.warn_at,
         "generation": session.generation, "history": list(session.history),
-        "started": session.started, "updated": session.updated,
+        "started": session.started, "updated": session.updated, "id": session.id,
     }, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
@@ -192,13 +168,16 @@ def decode_session(text: str | bytes) -> Session:
         raise StoreError(f"stored session {raw['key']!r}: history must be a list of state names")
     if isinstance(generation, bool) or not isinstance(generation, int) or generation < 0:
         raise StoreError(f"stored session {raw['key']!r}: generation must be an int >= 0")
+    sid = raw.get("id", 0)  # records written before sessions had ids: 0
+    if isinstance(sid, bool) or not isinstance(sid, int):
+        raise StoreError(f"stored session {raw['key']!r}: id must be an int, got {sid!r}")
     started = _number(raw.get("started"), "started", False)
     updated = _number(raw.get("updated"), "updated", False)
     assert started is not None and updated is not None
     return Session(raw["key"], raw["spec"], raw["state"], data,
                    _number(raw.get("deadline"), "deadline", True),
                    _number(raw.get("warn_at"), "warn_at", True),
-                   generation, tuple(history), started, updated)
+                   generation, tuple(history), started, updated, sid)
 
 
 def next_due(session: Session) -> float | None:

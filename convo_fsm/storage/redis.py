@@ -66,6 +66,7 @@ from convo_fsm.step import (
     new_session,
     step,
 )
+from convo_fsm.step import restore as decide_restore
 from convo_fsm.storage.base import (
     Conflict,
     Policy,
@@ -76,7 +77,6 @@ from convo_fsm.storage.base import (
     fingerprint,
     next_due,
 )
-from convo_fsm.storage.restore import decide
 
 __all__ = ["RedisStore", "RedisWorker", "decode_event", "encode_event"]
 
@@ -526,7 +526,8 @@ class RedisWorker:
             return None
         if stored.session.state in spec.by_name and stored.fingerprint == fingerprint(spec):
             return spec, stored.session, stored.rev
-        decision = decide(spec, stored, self._policies.get(spec.name, Policy()), self.now())
+        decision = decide_restore(spec, stored.session, stored.fingerprint == fingerprint(spec),
+                                  self._policies.get(spec.name, Policy()), self.now())
         if decision.kind in ("keep", "moved"):
             return spec, decision.session, stored.rev
         await self.store.delete(key, stored.rev)

@@ -233,7 +233,7 @@ async def test_filter_kinds_are_per_class_and_attributes_not_per_call() -> None:
     keys = [runtime.key_for(event, Prefixed(p)) for p in ("a", "a", "b", "a")]
     assert keys[0] == keys[1] == keys[3] != keys[2]
     assert keys[0].endswith("|a:ann") and keys[2].endswith("|b:ann")
-    assert len(runtime._kinds) == 2  # Prefixed("a") and Prefixed("b"), registered once each
+    assert len(runtime._filter_kinds) == 1  # one kind per filter class name
     seen: list[str] = []
 
     async def handler(controller: SessionController, event: AstrMessageEvent) -> None:

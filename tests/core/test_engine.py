@@ -491,7 +491,7 @@ async def test_outdated_timers_are_compacted() -> None:
         for i in range(10):
             await bot.say("x", sender=f"u{i}")
     # 5,000 re-arms of 10 sessions: the heap is compacted, not grown without bound.
-    assert len(bot.engine._heap) <= 4 * len(keys) + 1024 + 2
+    assert bot.engine.footprint()["heap"] <= 4 * len(keys) + 1024 + 2
     assert bot.engine.pending_timers() == 10
     await bot.clock.advance(60)
     assert len(bot.engine) == 0

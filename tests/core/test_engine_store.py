@@ -19,7 +19,7 @@ async def test_without_a_store_nothing_is_kept() -> None:
     engine = Engine(clock=VirtualClock())
     await engine.start(SPEC, "k")
     assert await engine.deliver("k", "hi")
-    assert engine._store is None and engine._revs == {} and not engine._writes
+    assert engine._store is None and engine.footprint()["tasks"] == 0
 
 
 async def test_with_a_store_deliver_returns_after_the_commit() -> None:
@@ -30,4 +30,4 @@ async def test_with_a_store_deliver_returns_after_the_commit() -> None:
     got = await store.load("k")
     assert got is not None and got.session.data == {"seen": ["a"]}
     assert await engine.deliver("k", "/stop")
-    assert await store.load("k") is None and engine._revs == {}
+    assert await store.load("k") is None and engine._store is not None and engine._store._revs == {}

@@ -105,7 +105,7 @@ async def test_a_slow_timer_action_is_cancelled_by_stop_and_close() -> None:
     await clock.advance(0)
     assert "x" not in engine.busy_keys()
     await engine.close()
-    assert not list(engine.busy_keys()) and engine.footprint()["sending"] == 0
+    assert not list(engine.busy_keys()) and engine.footprint()["tasks"] == 0
 
 
 async def test_a_dispatch_cancelled_mid_action_still_ends_a_final_step() -> None:

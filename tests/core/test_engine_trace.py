@@ -96,4 +96,4 @@ async def test_no_trace_means_no_records_and_same_behaviour() -> None:
     assert await engine.deliver("k", "42")
     assert "k" not in engine
     assert engine.footprint() == {"sessions": 0, "busy": {}, "heap": 2, "waiting": (),
-                                  "sending": 0}
+                                  "tasks": 0}

@@ -1,0 +1,218 @@
+"""What the chat-framework adapters (aiogram, python-telegram-bot, NoneBot2) share.
+
+Each adapter turns its framework's message into a `ChatEvent` (text, sender, chat, platform
+and the framework's own object as `native`), keys it with the engine's filters, and sends
+replies back through the framework. This module holds the rules that are the same for all
+three, so each is written once:
+
+- **Keys.** `per="member"` (one session per user within a chat; in a private chat, per user),
+  `"group"` (one per chat, shared by everyone in it) and `"user"` (one per user, whatever the
+  chat). They are `platform:user:U`, `platform:group:G:U`, `platform:group:G` and
+  `platform:sender:U`: every key names the chat it talks to, so a timer's reply finds its
+  chat from the key alone, also after a restart, when no event is in memory (`Address`).
+- **Routing.** `route(event)` gives the event to the engine; False means no session took
+  it, and the adapter lets the framework's other handlers have it.
+- **Replies, in order, per chat.** `ctx.reply`/`ctx.send` queue a reply for its key; one task
+  per key with replies in flight sends them one after another through the framework
+  (`send_reply`), so a chat never sees two replies swapped, and chats never wait for each
+  other. `route` and `start` return once the replies they caused are sent, as a framework's
+  own handler that awaits its send would; `drain()` waits for the rest (timer replies).
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from convo_fsm.clock import Clock
+from convo_fsm.context import Reply
+from convo_fsm.engine import Ended, Engine, SessionExists, TraceRecord
+from convo_fsm.message import Filter, by_group, by_member
+from convo_fsm.session import Session
+from convo_fsm.spec import EventError, Spec
+from convo_fsm.storage.base import Policy, Store
+
+__all__ = ["PER", "Address", "ChatAdapter", "ChatEvent", "address", "by_user"]
+
+logger = logging.getLogger("convo_fsm.adapters")
+
+BUSY_TEXT = "A {spec} conversation is already running here."
+
+
+@attrs.frozen(slots=True)
+class ChatEvent:
+    """A framework's message as convo_fsm sees it: `text` (what the spec classifies), `sender`
+    and `group` (None in a private chat) from the framework's own ids, and `native`, the
+    framework's own object (aiogram `Message`, PTB `Update`, NoneBot `MessageEvent`)."""
+
+    text: str
+    sender: str
+    group: str | None
+    platform: str
+    native: Any = attrs.field(eq=False, repr=False)
+
+
+def by_user(event: ChatEvent) -> str:
+    """One session per user, whatever the chat (its timers talk to the user privately)."""
+    return f"{event.platform}:sender:{event.sender}"
+
+
+PER: Mapping[str, Filter] = {"member": by_member, "group": by_group, "user": by_user}
+"""The `per=` choices and the engine filter kind each is (in the order `dispatch` tries them)."""
+
+
+@attrs.frozen
+class Address:
+    """Where a key's replies go: `chat` (a group id, or the user's id for a private chat)."""
+
+    platform: str
+    chat: str
+    group: bool
+    user: str | None
+
+
+def address(key: str) -> Address:
+    """The chat a key talks to (the inverse of the `PER` filters)."""
+    parts = key.split(":")
+    if len(parts) == 3 and parts[1] in ("user", "sender"):
+        return Address(parts[0], parts[2], False, parts[2])
+    if len(parts) in (3, 4) and parts[1] == "group":
+        return Address(parts[0], parts[2], True, parts[3] if len(parts) == 4 else None)
+    raise ValueError(f"key {key!r} is not a chat key (platform:user:U, platform:group:G[:U] "
+                     "or platform:sender:U)")
+
+
+class ChatAdapter(abc.ABC):
+    """An engine whose events are `ChatEvent`s and whose replies go out through a framework.
+
+    Subclasses wrap the framework's messages (`ChatEvent`) and implement `send_reply`.
+    Engine options (`clock`, `store`, `on_end`, `on_error`, `trace`, `max_sessions`) are
+    passed on; the engine is `self.engine`.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        store: Store | None = None,
+        on_end: Callable[[Ended], object] | None = None,
+        on_error: Callable[[str, BaseException], object] | None = None,
+        trace: Callable[[TraceRecord], object] | None = None,
+        max_sessions: int = 2_000_000,
+        busy_text: str = BUSY_TEXT,
+    ) -> None:
+        self.engine = Engine(clock=clock, store=store, on_end=on_end, on_error=on_error,
+                             trace=trace, max_sessions=max_sessions, send=self._emit,
+                             filters={"member": by_member, "group": by_group})
+        self.store = store
+        self.busy_text = busy_text
+        self._specs: dict[str, Spec] = {}
+        self._queues: dict[str, deque[Reply]] = {}
+        self._senders: dict[str, asyncio.Task[None]] = {}
+
+    # -- what each framework provides ----------------------------------------------------
+    @abc.abstractmethod
+    async def send_reply(self, reply: Reply, to: Address) -> None:
+        """Send `reply.text` to the chat `to` through the framework (`reply.event` is the
+        `ChatEvent` that caused it, or None for a timer's reply)."""
+
+    # -- sessions ----------------------------------------------------------------------------
+    def kind(self, per: str) -> str:
+        """The engine's filter kind for `per` ("member", "group" or "user"), registered on
+        first use."""
+        fn = PER.get(per)
+        if fn is None:
+            raise ValueError(f"per must be one of {sorted(PER)}, got {per!r}")
+        self.engine.add_filter(per, fn)  # a no-op once registered
+        return per
+
+    def register(self, spec: Spec) -> Spec:
+        """Know `spec` (for `restore`); the same name twice must be the same spec."""
+        if not isinstance(spec, Spec):
+            raise TypeError(f"expected a convo_fsm Spec, got {type(spec).__name__}")
+        known = self._specs.setdefault(spec.name, spec)
+        if known is not spec:
+            raise ValueError(f"another spec named {spec.name!r} is already registered")
+        return spec
+
+    async def start_event(self, spec: Spec, event: ChatEvent, *, per: str = "member",
+                          data: Mapping[str, Any] | None = None,
+                          replace: bool = False) -> Session | None:
+        """Start `spec` for the chat of `event`, keyed `per` member, group or user. A key with
+        a live session gets `busy_text` (None is returned) unless `replace`."""
+        self.register(spec)
+        key = self.engine.key(self.kind(per), event)
+        try:
+            session = await self.engine.start(spec, key, data=data, event=event,
+                                              replace=replace)
+        except SessionExists:
+            live = self.engine.session(key)
+            name = live.spec if live is not None else spec.name
+            self._emit(Reply(key, self.busy_text.format(spec=name), event))
+            session = None
+        await self.drain()
+        return session
+
+    async def route(self, event: ChatEvent) -> bool:
+        """Give `event` to the session its key names. False: no session took it (hand it to
+        the framework's other handlers). Returns once the replies it caused are sent."""
+        if not len(self.engine):
+            return False
+        try:
+            consumed = await self.engine.dispatch(event)
+        except EventError:
+            logger.exception("convo_fsm cannot route %r: handed back", event)
+            return False
+        if self._senders:
+            await self.drain()
+        return consumed
+
+    async def restore(self, specs: Iterable[Spec] = (),
+                      policies: Mapping[str, Policy] | None = None) -> list[Session]:
+        """After a restart: bring back the stored sessions of the specs started so far (and
+        `specs`), and fire the timeouts that fell due meanwhile (see `Engine.restore`)."""
+        for spec in specs:
+            self.register(spec)
+        for per in PER:  # stored keys of any kind must route again
+            self.kind(per)
+        live = await self.engine.restore(list(self._specs.values()), policies)
+        await self.drain()
+        return live
+
+    async def close(self) -> None:
+        """Send what is queued, then close the engine (stored sessions stay stored)."""
+        await self.drain()
+        await self.engine.close()
+
+    # -- replies -------------------------------------------------------------------------
+    def _emit(self, reply: Reply) -> None:
+        queue = self._queues.get(reply.to)
+        if queue is None:
+            queue = self._queues[reply.to] = deque()
+            task = asyncio.get_running_loop().create_task(self._send_queued(reply.to, queue))
+            self._senders[reply.to] = task
+        queue.append(reply)
+
+    async def _send_queued(self, key: str, queue: deque[Reply]) -> None:
+        try:
+            while queue:
+                reply = queue[0]
+                try:
+                    await self.send_reply(reply, address(key))
+                except Exception:
+                    logger.exception("convo_fsm could not send %r to %r", reply.text, key)
+                queue.popleft()
+        finally:
+            del self._queues[key]
+            del self._senders[key]
+
+    async def drain(self) -> None:
+        """Wait until every queued reply is sent (or failed and was logged)."""
+        while self._senders:
+            await asyncio.gather(*self._senders.values(), return_exceptions=True)

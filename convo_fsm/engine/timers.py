@@ -1,0 +1,87 @@
+"""Timers: one heap of deadlines for every session of an engine.
+
+An entry is (due, key, session id, generation, is_warning). A session's id is unique
+per start and its generation changes with every change of state or deadline, so an
+entry is live exactly when the session now on its key has that id and generation:
+older entries are skipped when popped (and compacted away when they pile up), never
+searched for. The clock is told when the earliest deadline moves (`Clock.wake`).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Mapping
+
+from convo_fsm.clock import Clock, TimerOwner
+from convo_fsm.session import Session
+
+__all__ = ["Entry", "Timers"]
+
+Entry = tuple[float, str, int, int, bool]
+
+_COMPACT_SLACK = 1024
+
+
+def _live(session: Session | None, sid: int, gen: int, warning: bool) -> bool:
+    return (session is not None and session.id == sid and session.generation == gen
+            and (not warning or session.warn_at is not None))
+
+
+class Timers:
+    __slots__ = ("_clock", "_owner", "_sessions", "heap")
+
+    def __init__(self, sessions: Mapping[str, Session], clock: Clock, owner: TimerOwner) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._owner = owner
+        self.heap: list[Entry] = []
+
+    def arm(self, key: str, session: Session) -> None:
+        """Schedule the session's deadline and warning (its older entries are outdated)."""
+        if session.deadline is None and session.warn_at is None:
+            return  # nothing to schedule (its old entries are outdated by the generation)
+        heap = self.heap
+        sid, gen = session.id, session.generation
+        if session.warn_at is not None:
+            heapq.heappush(heap, (session.warn_at, key, sid, gen, True))
+        if session.deadline is not None:
+            heapq.heappush(heap, (session.deadline, key, sid, gen, False))
+        if heap:
+            first = heap[0]
+            if first[1] == key and first[3] == gen and first[2] == sid:
+                self._clock.wake(self._owner, first[0])
+        if len(heap) > 4 * len(self._sessions) + _COMPACT_SLACK:
+            self.compact()
+
+    def compact(self) -> None:
+        sessions = self._sessions
+        self.heap = [e for e in self.heap if _live(sessions.get(e[1]), e[2], e[3], e[4])]
+        heapq.heapify(self.heap)
+
+    def next_deadline(self) -> float | None:
+        """The earliest live deadline (outdated entries are dropped on the way)."""
+        heap, sessions = self.heap, self._sessions
+        if not sessions:
+            heap.clear()  # all outdated (after a mass expiry: no million pops in one go)
+            return None
+        while heap:
+            due, key, sid, gen, warning = heap[0]
+            if _live(sessions.get(key), sid, gen, warning):
+                return due
+            heapq.heappop(heap)
+        return None
+
+    def pop_due(self, now: float) -> Entry | None:
+        """The earliest live entry due at `now`, removed from the heap; None if none is."""
+        due = self.next_deadline()
+        if due is None or due > now:
+            return None
+        return heapq.heappop(self.heap)
+
+    def pending(self) -> int:
+        """Live entries (a restarted key may hold an outdated twin: counted once)."""
+        sessions = self._sessions
+        return len({(e[1], e[4]) for e in self.heap if _live(sessions.get(e[1]), *e[2:])})
+
+    def __len__(self) -> int:
+        return len(self.heap)

@@ -1,0 +1,269 @@
+"""convo_fsm.adapters.ptb against real python-telegram-bot (21+), offline.
+
+Updates go through `Application.process_update` (PTB's routing: every handler group in
+order, group -1 first). The bot's requests go to a real `BaseRequest` subclass that records
+each call and answers it with Telegram-shaped JSON, which PTB parses as usual;
+`Application.initialize()` gets its `getMe` from it too: no network. Time is a
+`VirtualClock`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import AsyncGenerator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("telegram")
+
+from chat_specs import COUNTER, FORM, FRAGILE, QUIZ
+from telegram import Update
+from telegram.ext import Application, ContextTypes, MessageHandler, filters
+from telegram.request import BaseRequest, RequestData
+
+from convo_fsm import Ended, VirtualClock
+from convo_fsm.adapters.ptb import ChatEvent, Conversations
+from convo_fsm.storage import SqliteStore
+
+GROUP = -1001
+
+
+class LocalRequest(BaseRequest):
+    """Answers every Bot API call locally, as Telegram would, and keeps it."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self._ids = itertools.count(10_000)
+
+    @property
+    def read_timeout(self) -> float | None:
+        return None
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+    async def do_request(self, url: str, method: str, request_data: RequestData | None = None,
+                         read_timeout: Any = None, write_timeout: Any = None,
+                         connect_timeout: Any = None, pool_timeout: Any = None
+                         ) -> tuple[int, bytes]:
+        api = url.rsplit("/", 1)[-1]
+        params = dict(request_data.parameters) if request_data is not None else {}
+        self.calls.append((api, params))
+        result: Any = True
+        if api == "getMe":
+            result = {"id": 1, "is_bot": True, "first_name": "Quiz", "username": "quiz_bot"}
+        elif api == "sendMessage":
+            chat = int(params["chat_id"])
+            result = {"message_id": next(self._ids), "date": 0, "text": params["text"],
+                      "chat": {"id": chat, "type": "private" if chat > 0 else "supergroup"}}
+        return 200, json.dumps({"ok": True, "result": result}).encode()
+
+    def sent(self) -> list[tuple[int, str]]:
+        """(chat id, text) of the messages sent since the last call."""
+        out = [(int(p["chat_id"]), str(p["text"])) for api, p in self.calls
+               if api == "sendMessage"]
+        self.calls.clear()
+        return out
+
+
+class Harness:
+    """An Application with convo_fsm set up, and an ordinary handler in group 0."""
+
+    def __init__(self, clock: VirtualClock, **engine: Any) -> None:
+        self.session = LocalRequest()
+        self.app = (Application.builder().token("42:TEST").request(self.session)
+                    .get_updates_request(LocalRequest()).job_queue(None).build())
+        self.conv = Conversations(self.app, clock=clock, **engine)
+        self.app.add_handler(self.conv.command("quiz", QUIZ))
+        self.app.add_handler(self.conv.command("form", FORM))
+        self.app.add_handler(self.conv.command("count", COUNTER, per="group"))
+        self.app.add_handler(self.conv.command("fragile", FRAGILE))
+        self.ordinary: list[str] = []
+
+        async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+            assert update.message is not None
+            self.ordinary.append(str(update.message.text))
+            await update.message.reply_text(f"echo: {update.message.text}")
+
+        self.app.add_handler(MessageHandler(filters.TEXT, echo))
+        self._ids = itertools.count(1)
+
+    async def open(self) -> Harness:
+        await self.app.initialize()  # getMe, answered by LocalRequest
+        self.session.calls.clear()
+        return self
+
+    async def say(self, user: int, text: str, chat: int | None = None) -> list[tuple[int, str]]:
+        n = next(self._ids)
+        chat_obj = ({"id": user, "type": "private"} if chat is None
+                    else {"id": chat, "type": "supergroup", "title": "g"})
+        data = {"update_id": n, "message": {"message_id": n, "date": 0, "chat": chat_obj,
+                                            "from": {"id": user, "is_bot": False,
+                                                     "first_name": f"u{user}"},
+                                            "text": text}}
+        if text.startswith("/"):
+            data["message"]["entities"] = [  # type: ignore[index]
+                {"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+        await self.app.process_update(Update.de_json(data, self.app.bot))
+        return self.session.sent()
+
+    async def advance(self, clock: VirtualClock, seconds: float) -> list[tuple[int, str]]:
+        await clock.advance(seconds)
+        await self.conv.drain()
+        return self.session.sent()
+
+    async def close(self) -> None:
+        await self.conv.close()
+        await self.app.shutdown()
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock()
+
+
+@pytest.fixture
+async def h(clock: VirtualClock) -> AsyncGenerator[Harness, None]:
+    harness = await Harness(clock).open()
+    yield harness
+    await harness.close()
+
+
+async def test_a_command_starts_the_spec_and_later_messages_reach_it(h: Harness) -> None:
+    assert await h.say(7, "/quiz") == [(7, "What is 6 x 7?")]
+    assert await h.say(7, "41") == [(7, "No, try again.")]
+    assert await h.say(7, "42") == [(7, "Right!"), (7, "Thanks for playing.")]
+    assert len(h.conv.engine) == 0
+    assert h.ordinary == []  # the session took every message
+    assert await h.say(7, "42") == [(7, "echo: 42")]  # over: the bot's own handler again
+    assert h.ordinary == ["42"]
+
+
+async def test_a_second_start_on_a_busy_key_says_so(h: Harness) -> None:
+    await h.say(7, "/quiz")
+    assert await h.say(7, "/form") == [(7, "A quiz conversation is already running here.")]
+    assert h.conv.engine.session("telegram:user:7").spec == "quiz"  # type: ignore[union-attr]
+
+
+async def test_a_multi_step_form_sees_the_native_message(h: Harness) -> None:
+    assert await h.say(7, "/form") == [(7, "Your name?")]
+    assert await h.say(7, "Ada") == [(7, "Hello Ada. How old are you?")]
+    assert await h.say(7, "old") == [(7, "A number, please.")]
+    session = h.conv.engine.session("telegram:user:7")
+    assert session is not None and session.state == "age"
+    assert session.data == {"name": "Ada", "native": "Update"}
+    ended = h.conv.engine.wait_ended("telegram:user:7")
+    assert await h.say(7, "36") == [(7, "Ada, 36: saved.")]
+    assert (await ended).reason == "final"
+    assert (await ended).session.data["age"] == 36
+
+
+async def test_a_warning_then_a_timeout_moving_to_another_state(h: Harness,
+                                                                 clock: VirtualClock) -> None:
+    await h.say(7, "/quiz")
+    assert await h.advance(clock, 19) == []
+    assert await h.advance(clock, 1) == [(7, "10 s left")]
+    assert await h.advance(clock, 10) == [(7, "Still there? One more chance.")]
+    assert h.conv.engine.session("telegram:user:7").state == "reminded"  # type: ignore[union-attr]
+    # In "reminded" only 42 is taken: anything else reaches the ordinary handler.
+    assert await h.say(7, "hello") == [(7, "echo: hello")]
+    assert await h.advance(clock, 30) == [(7, "Time's up: it was 42.")]
+    assert len(h.conv.engine) == 0
+
+
+async def test_messages_no_session_wants_reach_the_ordinary_handlers(h: Harness) -> None:
+    assert await h.say(8, "hi") == [(8, "echo: hi")]  # no session at all
+    await h.say(7, "/quiz")
+    assert await h.say(8, "hi again") == [(8, "echo: hi again")]  # another user's session
+    assert await h.say(7, "hi", chat=GROUP) == [(GROUP, "echo: hi")]  # same user, other chat
+    assert h.ordinary == ["hi", "hi again", "hi"]
+
+
+async def test_two_users_in_one_group_are_kept_apart(h: Harness) -> None:
+    assert await h.say(7, "/quiz", chat=GROUP) == [(GROUP, "What is 6 x 7?")]
+    assert await h.say(8, "/form", chat=GROUP) == [(GROUP, "Your name?")]
+    assert await h.say(8, "Bob", chat=GROUP) == [(GROUP, "Hello Bob. How old are you?")]
+    assert await h.say(7, "41", chat=GROUP) == [(GROUP, "No, try again.")]
+    keys = sorted(s.key for s in h.conv.engine.sessions())
+    assert keys == [f"telegram:group:{GROUP}:7", f"telegram:group:{GROUP}:8"]
+    assert await h.say(9, "42", chat=GROUP) == [(GROUP, "echo: 42")]  # a third member: nobody's
+
+
+async def test_a_group_wide_session_is_shared_by_the_chat(h: Harness) -> None:
+    assert await h.say(7, "/count", chat=GROUP) == [(GROUP, "Counting.")]
+    assert await h.say(8, "a", chat=GROUP) == [(GROUP, "a (1)")]
+    assert await h.say(9, "b", chat=GROUP) == [(GROUP, "b (2)")]
+    assert await h.say(8, "c") == [(8, "echo: c")]  # the same member in private: not the group's
+    assert await h.say(7, "/end", chat=GROUP) == [(GROUP, "Done.")]
+    assert [s.key for s in h.conv.engine.sessions()] == []
+
+
+async def test_an_action_error_ends_only_its_session(clock: VirtualClock) -> None:
+    ended: list[Ended] = []
+    h = await Harness(clock, on_end=ended.append).open()
+    await h.say(7, "/fragile")
+    await h.say(8, "/quiz")
+    assert await h.say(7, "x") == [(7, "fine")]
+    assert await h.say(7, "boom") == []  # consumed; the session ends with reason "error"
+    assert [(e.session.key, e.reason) for e in ended] == [("telegram:user:7", "error")]
+    assert isinstance(ended[0].error, RuntimeError)
+    assert await h.say(7, "x") == [(7, "echo: x")]  # the bot goes on
+    assert await h.say(8, "42") == [(8, "Right!"), (8, "Thanks for playing.")]
+    await h.close()
+
+
+async def test_a_restart_with_sqlite_resumes_the_conversation_and_its_timers(
+        tmp_path: Path) -> None:
+    db = tmp_path / "sessions.db"
+    clock = VirtualClock(1_000.0)
+    first = await Harness(clock, store=SqliteStore(db)).open()
+    await first.say(7, "/quiz")
+    await first.say(8, "/form")
+    await first.say(8, "Ada")
+    await first.advance(clock, 5)
+    await first.close()  # the process goes away; the sessions stay stored
+
+    # A new process, 22 s after the start: user 7's warning (at 20 s) fell due meanwhile.
+    clock2 = VirtualClock(1_022.0)
+    second = await Harness(clock2, store=SqliteStore(db)).open()
+    live = await second.conv.restore()
+    assert sorted(s.key for s in live) == ["telegram:user:7", "telegram:user:8"]
+    # Fired at once, through the bot (no event in memory: the chat comes from the key).
+    assert second.session.sent() == [(7, "10 s left")]
+    assert await second.advance(clock2, 8) == [(7, "Still there? One more chance.")]
+    assert await second.say(8, "36") == [(8, "Ada, 36: saved.")]
+    assert await second.say(7, "42") == [(7, "Thanks for playing.")]
+    assert len(second.conv.engine) == 0
+    await second.close()
+    assert await SqliteStore(db).list() == []
+
+
+async def test_the_spec_gets_a_chat_event_around_the_native_message(clock: VirtualClock) -> None:
+    seen: list[Any] = []
+    h = await Harness(clock, trace=lambda r: seen.append(r.event) if r.kind == "event" else None
+                      ).open()
+    await h.say(7, "/form", chat=GROUP)
+    await h.say(7, "Ada", chat=GROUP)
+    await h.close()
+    (event,) = seen
+    assert isinstance(event, ChatEvent)
+    assert (event.text, event.sender, event.group) == ("Ada", "7", str(GROUP))
+    assert isinstance(event.native, Update) and event.native.effective_chat.id == GROUP  # type: ignore[union-attr]
+
+
+async def test_bad_per_is_a_clear_error(h: Harness) -> None:
+    with pytest.raises(ValueError, match="per must be one of"):
+        h.conv.command("x", QUIZ, per="room")
+
+
+async def test_the_route_handler_runs_before_group_0_and_stops_there(h: Harness) -> None:
+    assert h.conv.handler in h.app.handlers[-1]
+    await h.say(7, "/quiz")
+    assert await h.say(7, "41") == [(7, "No, try again.")]
+    assert h.ordinary == []  # ApplicationHandlerStop: group 0 never saw it
