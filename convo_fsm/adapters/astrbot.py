@@ -97,7 +97,7 @@ _NO_ROUTE = "convo_fsm:no-session"  # never a key of USER_SESSIONS
 logger = logging.getLogger("convo_fsm.astrbot")
 
 
-class _Router(astrbot_session_waiter.SessionFilter):
+class _Router(astrbot_session_waiter.SessionFilter):  # type: ignore[misc]
     """In AstrBot's `FILTERS`: names convo_fsm's router for an event some convo_fsm
     session waits for (no await, no delivery: AstrBot calls this while waking too)."""
 
@@ -178,9 +178,9 @@ def _install_router() -> None:
     if not any(getattr(f, "convo_fsm_router", False) for f in filters):
         router = _RouterSession()
         filters.insert(0, router.session_filter)
-        astrbot_session_waiter.USER_SESSIONS[ROUTER_ID] = router  # type: ignore[assignment]
+        astrbot_session_waiter.USER_SESSIONS[ROUTER_ID] = router
     elif ROUTER_ID not in astrbot_session_waiter.USER_SESSIONS:
-        astrbot_session_waiter.USER_SESSIONS[ROUTER_ID] = _RouterSession()  # type: ignore[assignment]
+        astrbot_session_waiter.USER_SESSIONS[ROUTER_ID] = _RouterSession()
 
 
 def configure(*, default_key: str | None = None) -> None:
