@@ -1,10 +1,11 @@
 """The interpreters the benchmarks run on, and the machine they ran on.
 
-AstrBot 4.29.3 needs Python >= 3.12, so its scenarios run in a separate venv. `astrbot_python`
-finds or builds one, in this order: `--astrbot-python`; `benchmarks/.work/venv-astrbot`
-(ours, git-ignored); the repository's `.venv-astrbot` (built by the AstrBot-compat tests), if
-it holds astrbot 4.29.3; otherwise it creates `benchmarks/.work/venv-astrbot` with a
-Python 3.12 interpreter and `pip install astrbot==4.29.3` (about 3-4 minutes, ~300 packages).
+AstrBot 4.29.3 needs Python >= 3.12, so its scenarios run in a separate venv: the
+repository's `.venv-astrbot`, the same one `.ci/run` builds and
+tests/adapters/test_real_astrbot.py uses. `astrbot_python` finds it, or builds it with
+`astrbot_venv_command()` (a Python 3.12 found as `.ci/run` finds one: $PYTHON312, pyenv's
+3.12, python3.12 on PATH; about 3-4 minutes, ~300 packages). `--astrbot-python` names
+another; `--own-astrbot-venv` uses `benchmarks/.work/venv-astrbot` instead.
 """
 
 from __future__ import annotations
@@ -17,12 +18,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["ASTRBOT_VERSION", "ROOT", "WORK", "astrbot_python", "child_env", "find_python312",
-           "machine"]
+__all__ = ["ASTRBOT_VENV", "ASTRBOT_VERSION", "ROOT", "WORK", "astrbot_python",
+           "astrbot_venv_command", "child_env", "find_python312", "machine"]
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "benchmarks" / ".work"
 ASTRBOT_VERSION = "4.29.3"
+ASTRBOT_VENV = ROOT / ".venv-astrbot"
+# What the AstrBot venv holds: the project with its astrbot extra, and what
+# tests/astrbot_real needs (the same line as .ci/run's).
+ASTRBOT_VENV_PACKAGES = ("-e", ".[astrbot]", "pytest", "pytest-asyncio", "hypothesis")
 _PROBE = ("import importlib.metadata as m, sys; "
           "print(m.version('astrbot'), sys.version_info >= (3, 12))")
 
@@ -47,10 +52,12 @@ def _has_astrbot(python: Path) -> bool:
 
 
 def find_python312() -> str | None:
-    """A working Python 3.12+: $CONVO_BENCH_PY312, pyenv's 3.12, or python3.12 on PATH
-    (a pyenv shim on PATH may not run, so each candidate is tried)."""
-    candidates = [os.environ.get("CONVO_BENCH_PY312", ""),
-                  *sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.12*/bin/python3.12")),
+    """A working Python 3.12+, looked for as `.ci/run` does: $PYTHON312 (or
+    $CONVO_BENCH_PY312), pyenv's 3.12 under $PYENV_ROOT (default ~/.pyenv), python3.12 on
+    PATH (a pyenv shim on PATH may not run, so each candidate is tried)."""
+    pyenv = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    candidates = [os.environ.get("PYTHON312", ""), os.environ.get("CONVO_BENCH_PY312", ""),
+                  *sorted(glob.glob(os.path.join(pyenv, "versions/3.12*/bin/python3.12")),
                           reverse=True),
                   shutil.which("python3.12") or ""]
     for c in candidates:
@@ -66,36 +73,41 @@ def find_python312() -> str | None:
     return None
 
 
+def astrbot_venv_command(python312: str | None = None) -> str:
+    """The shell command that builds `.venv-astrbot` (run from the repository root)."""
+    py = python312 or find_python312() or "python3.12"
+    return (f"{py} -m venv .venv-astrbot && .venv-astrbot/bin/pip install "
+            + " ".join(f"'{p}'" if "[" in p else p for p in ASTRBOT_VENV_PACKAGES))
+
+
 def astrbot_python(explicit: str | None = None, *, create: bool = True, reuse_repo: bool = True,
                    log: Path | None = None) -> Path | None:
-    """The python of a venv holding astrbot 4.29.3 (building ours if needed), or None.
-    `reuse_repo=False` ignores the repository's `.venv-astrbot`."""
+    """The python of a venv holding astrbot 4.29.3 (building `.venv-astrbot` if needed), or
+    None. `reuse_repo=False` uses (and builds) `benchmarks/.work/venv-astrbot` instead."""
     if explicit:
         path = Path(explicit)
         if not _has_astrbot(path):
             raise SystemExit(f"--astrbot-python {explicit}: no astrbot {ASTRBOT_VERSION} there")
         return path
-    ours = WORK / "venv-astrbot" / "bin" / "python"
-    candidates = [ours] + ([ROOT / ".venv-astrbot" / "bin" / "python"] if reuse_repo else [])
-    for candidate in candidates:
-        if _has_astrbot(candidate):
-            return candidate
+    ours = (ASTRBOT_VENV if reuse_repo else WORK / "venv-astrbot") / "bin" / "python"
+    if _has_astrbot(ours):
+        return ours
     if not create:
         return None
     py312 = find_python312()
     if py312 is None:
-        print("bench: no Python 3.12 found (set CONVO_BENCH_PY312): AstrBot skipped",
+        print("bench: no Python 3.12 found (set PYTHON312): AstrBot skipped",
               file=sys.stderr)
         return None
     venv = ours.parent.parent
     WORK.mkdir(parents=True, exist_ok=True)
     print(f"bench: creating {venv} with {py312} and astrbot=={ASTRBOT_VERSION} "
-          "(3-4 minutes, once)", file=sys.stderr)
+          f"(3-4 minutes, once): {astrbot_venv_command(py312)}", file=sys.stderr)
     out = open(log or WORK / "venv-astrbot.log", "w")  # noqa: SIM115 - closed below
     try:
         subprocess.run([py312, "-m", "venv", str(venv)], check=True, stdout=out, stderr=out)
-        subprocess.run([str(ours), "-m", "pip", "install", "-q", f"astrbot=={ASTRBOT_VERSION}"],
-                       check=True, stdout=out, stderr=out)
+        subprocess.run([str(ours), "-m", "pip", "install", "-q", *ASTRBOT_VENV_PACKAGES],
+                       check=True, stdout=out, stderr=out, cwd=ROOT)
     except subprocess.CalledProcessError as exc:
         print(f"bench: building the AstrBot venv failed ({exc}); see {out.name}",
               file=sys.stderr)

@@ -227,7 +227,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     astrbot = None
     if not args.no_astrbot:
-        astrbot = env.astrbot_python(args.astrbot_python, reuse_repo=not args.own_astrbot_venv)
+        # --list builds nothing: it lists the AstrBot jobs only if the venv is already there.
+        astrbot = env.astrbot_python(args.astrbot_python, reuse_repo=not args.own_astrbot_venv,
+                                     create=not args.list)
     compat = have_compat()
     todo = jobs(args.quick, astrbot=astrbot is not None,
                 ptb=astrbot is not None and not args.no_ptb, compat=compat,

@@ -99,7 +99,10 @@ class AsyncioClock:
         return self._loop
 
     def now(self) -> float:
-        return self.loop.time()
+        now = self.loop.time
+        if type(self) is AsyncioClock:
+            self.now = now  # type: ignore[method-assign]  # the loop's own: one call less
+        return now()
 
     def attach(self, owner: TimerOwner) -> None:
         self._owners[id(owner)] = owner

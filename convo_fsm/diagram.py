@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Final, Literal
 
 import attrs
 
-from convo_fsm.spec import KEEP, STOP, On, Spec, State, Target
+from convo_fsm.spec import BACK, KEEP, STOP, On, Spec, State, Target
 
 if TYPE_CHECKING:
     from convo_fsm.engine import Engine
@@ -191,6 +191,19 @@ def _on_label(t: On) -> str:
 
 
 _REENTER: Final = " (re-enter)"
+_BACK: Final = " (back)"
+
+
+def start_label(spec: Spec) -> str:
+    """The start edge's label: what a declared `Spec.start` takes and how it keys sessions
+    (`start [LOW-HIGH] (member)`; a kind chosen by a function: `(member or group:
+    its_name)`); '' for a spec that declares no start."""
+    start = spec.start
+    if start is None:
+        return ""
+    kind = (start.kind if isinstance(start.kind, str)
+            else f"member or group: {callable_name(start.kind)}")
+    return one_line(" ".join(filter(None, ("start", start.usage, f"({kind})"))))
 
 
 def graph(spec: Spec) -> Graph:
@@ -199,12 +212,12 @@ def graph(spec: Spec) -> Graph:
         raise TypeError(f"a diagram needs a convo_fsm.Spec, got {type(spec).__name__}")
     ids = {state.name: f"s{i}" for i, state in enumerate(spec.states)}
     nodes: list[Node] = [Node(START, "start", "start")]
-    edges: list[Edge] = [Edge(START, ids[spec.initial], "start", "")]
+    edges: list[Edge] = [Edge(START, ids[spec.initial], "start", start_label(spec))]
     uses_end = False
 
     def to(source: str, target: Target) -> tuple[str, EdgeKind]:
         nonlocal uses_end
-        if target is KEEP:
+        if target is KEEP or target is BACK:  # BACK: a loop labelled "(back)"
             return source, "keep"
         if target is STOP:
             uses_end = True
@@ -221,18 +234,21 @@ def graph(spec: Spec) -> Graph:
         for t in state.on:
             target, kind = to(sid, t.target)
             label = _on_label(t) + (_REENTER if t.target == state.name else "")
-            edges.append(Edge(sid, target, kind, label))
-        if state.timeout is not None:
-            target, _ = to(sid, state.timeout.target)
-            label = seconds(state.timeout.after)
-            edges.append(Edge(sid, target, "timeout",
-                              label + (_REENTER if state.timeout.target == state.name else "")))
+            edges.append(Edge(sid, target, kind, label + (_BACK if t.target is BACK else "")))
+        if state.timeout is not None:  # one dashed edge per branch, in the order tried
+            for branch in state.timeout.branches:
+                target, _ = to(sid, branch.target)
+                label = seconds(state.timeout.after)
+                if branch.guard is not None:
+                    label += one_line(f" [{callable_name(branch.guard)}]")
+                edges.append(Edge(sid, target, "timeout",
+                                  label + (_REENTER if branch.target == state.name else "")))
 
     if spec.any_state:
         nodes.append(Node(ANY_NODE, "any", "any state"))
         for t in spec.any_state:
             target, kind = to(ANY_NODE, t.target)
-            label = _on_label(t)
+            label = _on_label(t) + (_BACK if t.target is BACK else "")
             handled = spec.shadowed(t)
             if handled:  # these states name the event themselves, so theirs wins
                 label += one_line(f" (not in {', '.join(handled)})")
@@ -274,7 +290,7 @@ def _drawn(g: Graph) -> list[tuple[str, str, bool, tuple[str, ...]]]:
     loops: dict[tuple[str, bool], int] = {}
     for e in g.edges:
         dashed = e.kind == "timeout"
-        labels = () if e.kind == "start" else (e.label,)
+        labels = () if e.kind == "start" and not e.label else (e.label,)
         if e.source == e.target:
             at = loops.get((e.source, dashed))
             if at is not None:

@@ -50,24 +50,43 @@ def part(value: str) -> str:
     return value
 
 
+# The filters below inline `part`'s test (they run once per event and filter kind).
 def by_sender(event: Message) -> str:
     """One session per sender (the same person in any chat): `PLATFORM:user:SENDER`."""
-    return f"{part(event.platform)}:user:{part(event.sender)}"
+    platform, sender = event.platform, event.sender
+    if ":" in platform or "%" in platform:
+        platform = part(platform)
+    if ":" in sender or "%" in sender:
+        sender = part(sender)
+    return f"{platform}:user:{sender}"
 
 
 def by_member(event: Message) -> str:
     """One session per sender within a chat: in a group, each member has their own
     (`PLATFORM:group:GROUP:SENDER`; in a private chat the sender's key)."""
-    if event.group is None:
-        return by_sender(event)
-    return f"{part(event.platform)}:group:{part(event.group)}:{part(event.sender)}"
+    platform, sender, group = event.platform, event.sender, event.group
+    if ":" in platform or "%" in platform:
+        platform = part(platform)
+    if ":" in sender or "%" in sender:
+        sender = part(sender)
+    if group is None:
+        return f"{platform}:user:{sender}"  # (by_sender's key)
+    if ":" in group or "%" in group:
+        group = part(group)
+    return f"{platform}:group:{group}:{sender}"
 
 
 def by_group(event: Message) -> str:
     """One session per chat: in a group, all members share it (`PLATFORM:group:GROUP`)."""
-    if event.group is None:
+    group = event.group
+    if group is None:
         return by_sender(event)
-    return f"{part(event.platform)}:group:{part(event.group)}"
+    platform = event.platform
+    if ":" in platform or "%" in platform:
+        platform = part(platform)
+    if ":" in group or "%" in group:
+        group = part(group)
+    return f"{platform}:group:{group}"
 
 
 DEFAULT_FILTERS: dict[str, Filter] = {"member": by_member, "group": by_group}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import inspect
+import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
@@ -26,17 +27,24 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ANY",
+    "BACK",
+    "BACK_KEY",
     "KEEP",
     "MAX_SECONDS",
     "STOP",
     "Busy",
     "EventError",
     "On",
+    "Opening",
     "Spec",
     "SpecError",
+    "Start",
+    "StartArgs",
+    "StartError",
     "State",
     "Target",
     "Timeout",
+    "When",
     "classify_text",
 ]
 
@@ -44,6 +52,7 @@ __all__ = [
 class _Marker(enum.Enum):
     KEEP = "keep"
     STOP = "stop"
+    BACK = "back"
 
     def __repr__(self) -> str:
         return self.value.upper()
@@ -53,6 +62,13 @@ KEEP: Final = _Marker.KEEP
 """Target: stay in the current state (no exit/enter actions; the timeout restarts)."""
 STOP: Final = _Marker.STOP
 """Target: end the session."""
+BACK: Final = _Marker.BACK
+"""Target: return to the previous state of this session, with the data as it was when that
+state was entered (its enter action runs and its timeout restarts, as on a normal entry).
+From the first state, `Spec.nothing_back` is answered and the session stays."""
+BACK_KEY: Final = "__back__"
+"""Where a spec that uses `BACK` keeps its entry snapshots: in the session's data (so every
+store persists them), a list of `[state, data at entry]`, at most `Spec.back_limit`."""
 ANY: Final = "*"
 """Event name matching every event the state does not name itself."""
 
@@ -148,8 +164,32 @@ class On:
 
 
 @attrs.frozen
+class When:
+    """One guarded branch of a `Timeout`: if `guard(ctx)` is true when the timeout falls due,
+    run `action(ctx)` and go to `target` (a state, `KEEP` or `STOP`)."""
+
+    target: Target
+    guard: Guard | None = None
+    action: Action | None = None
+
+    @property
+    def guard_name(self) -> str | None:
+        return None if self.guard is None else getattr(self.guard, "__name__", repr(self.guard))
+
+
+def _as_whens(value: Iterable[When]) -> tuple[When, ...]:
+    return tuple(value)
+
+
+@attrs.frozen
 class Timeout:
     """A state's timeout: after `after` seconds in the state, run `action` and go to `target`.
+
+    With `when`, the timeout has several targets chosen by guards, like transitions: the
+    first `When` whose guard passes wins, and `target`/`action` are the guard-less last
+    branch, taken when none does. Timeout guards are sync (the timer chooses at once); one
+    that raises ends the session as an action that raises does.
+    `branches` is every branch in the order tried (the last one `When(target, None, action)`).
 
     With `warn_before`, `warn(ctx)` runs once, `warn_before` seconds before the deadline.
     """
@@ -159,6 +199,11 @@ class Timeout:
     action: Action | None = None
     warn_before: float | None = None
     warn: Action | None = None
+    when: tuple[When, ...] = attrs.field(default=(), converter=_as_whens)
+    branches: tuple[When, ...] = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "branches", (*self.when, When(self.target, None, self.action)))
 
 
 def _as_tuple(value: Iterable[Any]) -> tuple[Any, ...]:
@@ -184,6 +229,98 @@ class State:
 Table: TypeAlias = Mapping[str, tuple[On, ...]]
 
 
+# -- starting ----------------------------------------------------------------------------------
+KINDS: Final = ("member", "group")
+"""Session kinds a `Start` may name: the engine's default filters (`convo_fsm.DEFAULT_FILTERS`)."""
+
+
+class StartError(ValueError):
+    """A spec cannot be started with these arguments. The message names the spec, what is
+    wrong and how it is started (`usage`)."""
+
+    def __init__(self, spec: str, problem: str, usage: str = "") -> None:
+        how = f" (arguments: {usage})" if usage else ""
+        super().__init__(f"Cannot start {spec}: {problem}{how}")
+        self.spec, self.problem, self.usage = spec, problem, usage
+
+
+@attrs.frozen
+class StartArgs:
+    """What a start parser sees: the start event, the words after the command, a seed."""
+
+    event: Any
+    text: str
+    seed: int = 0
+
+    @property
+    def words(self) -> list[str]:
+        return self.text.split()
+
+    @property
+    def sender(self) -> str | None:
+        sender = getattr(self.event, "sender", None)
+        return sender if isinstance(sender, str) and sender else None
+
+    @property
+    def group(self) -> str | None:
+        group = getattr(self.event, "group", None)
+        return group if isinstance(group, str) and group else None
+
+
+@attrs.frozen
+class Opening:
+    """What starting a spec gives: the session's first `data` and the `kind` that keys it."""
+
+    data: dict[str, Any]
+    kind: str
+
+
+StartParser: TypeAlias = Callable[[StartArgs], Mapping[str, Any]]
+KindChooser: TypeAlias = Callable[[StartArgs], str]
+
+
+@attrs.frozen
+class Start:
+    """How a spec starts (`Spec(start=Start(...))`).
+
+    `parse(args)` turns the start command's arguments into the session's first data (a
+    JSON-serialisable mapping); it raises `ValueError` saying what is wrong, which becomes a
+    `StartError` with `usage`. Without `parse` the spec takes no arguments and starts with
+    empty data. `kind` is how sessions are keyed: "member" (one per player) or "group" (one
+    per chat), or a function of the arguments choosing one of them. `group_only` refuses a
+    start outside a group.
+    """
+
+    parse: StartParser | None = None
+    kind: str | KindChooser = "member"
+    usage: str = ""
+    group_only: bool = False
+
+
+def _check_start(start: object, fail: Callable[..., SpecError]) -> None:
+    if not isinstance(start, Start):
+        raise fail(f"start must be a Start, got {start!r}", event="start")
+    if start.parse is not None and not callable(start.parse):
+        raise fail(f"start parse must be callable, got {start.parse!r}", event="start")
+    if not callable(start.kind) and start.kind not in KINDS:
+        raise fail(f"start kind must be one of {', '.join(KINDS)} or a function choosing one, "
+                   f"got {start.kind!r}", event="start")
+    if not isinstance(start.usage, str):
+        raise fail(f"start usage must be a str, got {start.usage!r}", event="start")
+
+
+def start_args_of(event: Any) -> str:
+    """The arguments of a start command: `/start 1-1000 10` -> `1-1000 10` (text that is not
+    a `/command` has none)."""
+    text = event if isinstance(event, str) else getattr(event, "text", "")
+    if not isinstance(text, str):
+        return ""
+    text = text.strip()
+    if not text.startswith("/"):
+        return ""
+    return text.partition(" ")[2].strip()
+
+
 @attrs.frozen(eq=False)
 class Spec:
     """A validated conversation: build it once at import time and share it.
@@ -201,13 +338,20 @@ class Spec:
     queue_limit: int = 32
     busy_reply: str = "Still working on your last message, one moment."
     history_limit: int = 8
+    start: Start | None = None
+    back_limit: int = 8
+    nothing_back: str = "There is nothing to go back to."
     by_name: Mapping[str, State] = attrs.field(init=False, repr=False)
     tables: Mapping[str, Table] = attrs.field(init=False, repr=False)
+    uses_back: bool = attrs.field(init=False, repr=False, default=False)
 
     def __attrs_post_init__(self) -> None:
         by_name, tables = _validate(self)
         object.__setattr__(self, "by_name", by_name)
         object.__setattr__(self, "tables", tables)
+        object.__setattr__(self, "uses_back", any(
+            t.target is BACK for ts in (self.any_state, *(st.on for st in self.states))
+            for t in ts))
 
     @property
     def events(self) -> frozenset[str]:
@@ -225,6 +369,50 @@ class Spec:
         table = self.tables[state]
         found = table.get(event)
         return found if found is not None else table[ANY]
+
+    def to_data(self, registry: Mapping[str, Callable[..., Any]] | None = None
+                ) -> dict[str, Any]:
+        """This spec as spec-file data (`convo_fsm.spec_file`): write it with `json`/`yaml`,
+        read it back with `load_spec`. Guards and actions are named from `registry`."""
+        from convo_fsm.spec_file import spec_to_data  # the file format builds on this module
+
+        return spec_to_data(self, registry)
+
+    def begin(self, event: Any = None, args: str | None = None, *, seed: int = 0) -> Opening:
+        """Start data and kind for a session started by `event` with `args` (default: the
+        words after the event's `/command`). A spec that declares no `start` takes any
+        arguments and starts with empty data, keyed per member. Raises `StartError`."""
+        start = self.start
+        if args is None:
+            args = start_args_of(event)
+        if start is None:
+            return Opening({}, "member")
+        a = StartArgs(event, args, seed)
+        if start.group_only and a.group is None:
+            raise StartError(self.name, "it is a group game: start it in a group", start.usage)
+        if start.parse is None:
+            if a.words:
+                raise StartError(self.name, f"it takes no arguments, got {args!r}", start.usage)
+            data: dict[str, Any] = {}
+        else:
+            try:
+                parsed = start.parse(a)
+            except ValueError as exc:
+                raise StartError(self.name, str(exc), start.usage) from None
+            if not isinstance(parsed, Mapping):
+                raise TypeError(f"spec {self.name!r}: start parse returned "
+                                f"{type(parsed).__name__}, not a mapping")
+            data = dict(parsed)
+            try:
+                json.dumps(data)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"spec {self.name!r}: start data is not JSON-serialisable: "
+                                f"{exc}") from None
+        kind = start.kind(a) if callable(start.kind) else start.kind
+        if kind not in KINDS:
+            raise TypeError(f"spec {self.name!r}: start kind chose {kind!r}, not one of "
+                            f"{', '.join(KINDS)}")
+        return Opening(data, kind)
 
     def shadowed(self, t: On) -> tuple[str, ...]:
         """The states where the any-state transition `t` does not apply because they name
@@ -272,11 +460,16 @@ def _validate(spec: Spec) -> tuple[dict[str, State], Mapping[str, Table]]:
         raise fail(f"classify must be callable, got {spec.classify!r}")
     if not isinstance(spec.busy, Busy):
         raise fail(f"busy must be a Busy policy, got {spec.busy!r}")
-    for field, value in (("queue_limit", spec.queue_limit), ("history_limit", spec.history_limit)):
+    for field, value in (("queue_limit", spec.queue_limit), ("history_limit", spec.history_limit),
+                         ("back_limit", spec.back_limit)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise fail(f"{field} must be an int >= 1, got {value!r}")
+    if not isinstance(spec.nothing_back, str):
+        raise fail(f"nothing_back must be a str, got {spec.nothing_back!r}")
     if not spec.states:
         raise fail("a spec needs at least one state")
+    if spec.start is not None:
+        _check_start(spec.start, fail)
 
     by_name: dict[str, State] = {}
     for state in spec.states:
@@ -294,7 +487,8 @@ def _validate(spec: Spec) -> tuple[dict[str, State], Mapping[str, Table]]:
         if isinstance(target, _Marker):
             return
         if not isinstance(target, str):
-            raise fail(f"target must be a state name, KEEP or STOP, got {target!r}", state, event)
+            raise fail(f"target must be a state name, KEEP, STOP or BACK, got {target!r}",
+                       state, event)
         if target not in by_name:
             raise fail(f"target {target!r} is not a declared state", state, event)
 
@@ -335,6 +529,10 @@ def _validate(spec: Spec) -> tuple[dict[str, State], Mapping[str, Table]]:
             check_target(timeout.target, state.name, "timeout")
             check_callable("timeout action", timeout.action, state.name, "timeout")
             check_callable("warn", timeout.warn, state.name, "timeout")
+            _check_branches(timeout, state.name, fail, check_target, check_callable)
+            if any(b.target is BACK for b in timeout.branches):
+                raise fail("a timeout cannot go BACK (a timeout goes to a declared state, "
+                           "KEEP or STOP)", state.name, "timeout")
 
     # Graph checks: every non-final state has a way out; every state is reachable. The
     # targets of a state are read from the compiled table: one rule of precedence.
@@ -343,13 +541,14 @@ def _validate(spec: Spec) -> tuple[dict[str, State], Mapping[str, Table]]:
     def targets(state: State) -> list[Target]:
         out: list[Target] = [t.target for ts in tables[state.name].values() for t in ts]
         if state.timeout is not None:
-            out.append(state.timeout.target)
+            out += [b.target for b in state.timeout.branches]
         return out
 
     for state in by_name.values():
         if state.final:
             continue
-        exits = [x for x in targets(state) if x is STOP or (isinstance(x, str) and x != state.name)]
+        exits = [x for x in targets(state)
+                 if x is STOP or x is BACK or (isinstance(x, str) and x != state.name)]
         if not exits and state.timeout is None:
             raise fail("non-final state has no exit: no transition out and no timeout",
                        state.name)
@@ -385,3 +584,27 @@ def _check_timeout(timeout: object, state: str, fail: Callable[..., SpecError]) 
         if not 0 < warn_before < after:  # (also refuses NaN)
             raise fail(f"warn_before must be > 0 and < after ({after}), got {warn_before}",
                        state, "timeout")
+
+
+def _check_branches(timeout: Timeout, state: str, fail: Callable[..., SpecError],
+                    check_target: Callable[[object, str | None, str | None], None],
+                    check_callable: Callable[[str, object, str | None, str | None], None]
+                    ) -> None:
+    """A guarded timeout's `when` branches: each a `When` with a sync guard (the guard-less
+    last branch is the timeout's own target and action)."""
+    if not isinstance(timeout.when, tuple):
+        raise fail(f"timeout when must be a list of When, got {timeout.when!r}", state, "timeout")
+    for i, branch in enumerate(timeout.when):
+        where = f"timeout when[{i}]"
+        if not isinstance(branch, When):
+            raise fail(f"{where} must be a When, got {branch!r}", state, "timeout")
+        if branch.guard is None:
+            raise fail(f"{where} has no guard: only the last branch (the timeout's own target "
+                       "and action) is taken unguarded; the branches after it could never be",
+                       state, "timeout")
+        check_target(branch.target, state, "timeout")
+        check_callable(f"{where} guard", branch.guard, state, "timeout")
+        check_callable(f"{where} action", branch.action, state, "timeout")
+        if _is_async(branch.guard):
+            raise fail(f"{where} guard {branch.guard_name} is async: a timeout chooses its "
+                       "branch at once, with sync guards", state, "timeout")

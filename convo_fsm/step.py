@@ -34,6 +34,8 @@ Two rules are about performing, not choosing, and live here too:
 
 from __future__ import annotations
 
+import copy
+import functools
 import inspect
 import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -43,7 +45,19 @@ import attrs
 
 from convo_fsm.context import Context
 from convo_fsm.session import Session
-from convo_fsm.spec import KEEP, MAX_SECONDS, STOP, Action, On, Spec, State, Target
+from convo_fsm.spec import (
+    BACK,
+    BACK_KEY,
+    KEEP,
+    MAX_SECONDS,
+    STOP,
+    Action,
+    On,
+    Spec,
+    State,
+    Target,
+    Timeout,
+)
 
 __all__ = [
     "Arm",
@@ -172,6 +186,8 @@ def new_session(spec: Spec, key: str, now: float, data: dict[str, Any] | None = 
     effects: list[Effect] = [Arm(deadline, warn_at)]
     if state.enter is not None:
         effects.append(Run(state.enter, "enter"))
+    if spec.uses_back:
+        effects.append(Run(_snapshot_action(spec.back_limit), "enter"))
     if state.final:
         effects.append(End("final"))
     return Result(session, tuple(effects))
@@ -241,6 +257,8 @@ def step(spec: Spec, session: Session, event: Input | TimerFired | Force | SetDe
             spec, session, event.name, event.event, now)
         if t is None:
             return Result(session, (), handled=False)
+        if t.target is BACK:
+            return _back(spec, session, state, t, now)
         return _go(spec, session, state, t.target, t.action, "action", "stop", now,
                    t.reset_timeout)
     if isinstance(event, TimerFired):
@@ -253,6 +271,8 @@ def step(spec: Spec, session: Session, event: Input | TimerFired | Force | SetDe
             return Result(warned, (Run(warn, "warn"),) if warn is not None else ())
         if timeout is None:  # a deadline set from outside the table (SetDeadline)
             return _go(spec, session, state, STOP, None, "timeout", "timeout", now, True)
+        if timeout.when:
+            return _guarded_timeout(spec, session, state, timeout, now)
         return _go(spec, session, state, timeout.target, timeout.action, "timeout", "timeout",
                    now, True)
     raise TypeError(f"step() takes Input, TimerFired, Force or SetDeadline, got {event!r}")
@@ -284,6 +304,9 @@ def _moved(spec: Spec, session: Session, state: str, deadline: float | None,
                           session.generation + 1, history, session.started, now, session.id))
 
 
+_DISARM = Arm(None, None)
+
+
 def _go(spec: Spec, session: Session, state: State, target: Target, action: Action | None,
         what: str, stop_reason: str, now: float, reset_timeout: bool) -> Result:
     effects: list[Effect]
@@ -299,7 +322,10 @@ def _go(spec: Spec, session: Session, state: State, target: Target, action: Acti
                              (arm, _new(Run, (action, what))) if action is not None else (arm,),
                              True))
     if target is STOP:
-        effects = [Arm(None, None)]
+        if state.exit is None and action is None:  # most timeouts: built the fast way
+            return _new(Result, (_moved(spec, session, session.state, None, None, now),
+                                 (_DISARM, _new(End, (stop_reason,))), True))
+        effects = [_DISARM]
         if state.exit is not None:
             effects.append(Run(state.exit, "exit"))
         if action is not None:
@@ -316,6 +342,8 @@ def _go(spec: Spec, session: Session, state: State, target: Target, action: Acti
         effects.append(Run(action, what))
     if new.enter is not None:
         effects.append(Run(new.enter, "enter"))
+    if spec.uses_back:
+        effects.append(Run(_snapshot_action(spec.back_limit), "enter"))
     if new.final:
         effects.append(End("final"))
     return Result(_moved(spec, session, target, deadline, warn_at, now), tuple(effects))
@@ -390,3 +418,94 @@ def restore(spec: Spec, session: Session, same_version: bool, policy: Policy,
         return Decision("drop", session, f"its timeout fell due {now - session.deadline:g} s "
                         f"ago, more than the policy's {policy.discard_after:g} s")
     return Decision("keep", session, "")
+
+
+def _guarded_timeout(spec: Spec, session: Session, state: State, timeout: Timeout,
+                     now: float) -> Result:
+    """A timeout with `when` branches: the first whose (sync) guard passes is taken, else the
+    timeout's own target and action. A guard that raises ends the session the way an action
+    that raises does: its timers are cleared and the error is re-raised by a `Run`."""
+    ctx = Context(session, None, "timeout", now)
+    for branch in timeout.branches:
+        if branch.guard is not None:
+            try:
+                if not branch.guard(ctx):
+                    continue
+            except Exception as exc:
+                return Result(_moved(spec, session, session.state, None, None, now),
+                              (Arm(None, None), Run(_reraise(exc, branch.guard_name), "timeout")))
+        return _go(spec, session, state, branch.target, branch.action, "timeout", "timeout",
+                   now, True)
+    raise AssertionError("unreachable: a timeout's last branch has no guard")
+
+
+def _reraise(exc: Exception, name: str | None) -> Action:
+    def guard_failed(ctx: Context) -> None:
+        raise exc
+
+    guard_failed.__qualname__ = f"timeout guard {name} failed"
+    return guard_failed
+
+
+# -- BACK: the previous state, with the data it was entered with ------------------------------
+@functools.cache
+def _snapshot_action(limit: int) -> Action:
+    """The action a spec that uses BACK runs last on every entry: it records the state and a
+    copy of the data as they are once the entry's actions ran (at most `limit` entries)."""
+    def back_snapshot(ctx: Context) -> None:
+        data = ctx.data
+        stack = data.get(BACK_KEY)
+        if not isinstance(stack, list):
+            stack = []
+        stack.append([ctx.state, {k: copy.deepcopy(v) for k, v in data.items()
+                                  if k != BACK_KEY}])
+        del stack[:-limit]
+        data[BACK_KEY] = stack
+
+    return back_snapshot
+
+
+def _back(spec: Spec, session: Session, state: State, t: On, now: float) -> Result:
+    """`t` goes BACK: to the state entered before the current one (the snapshots above it,
+    of this state, are dropped), its data restored as it was once that entry's actions had
+    run, then entered as usual (enter action, timeout). Nothing before: `spec.nothing_back`
+    is answered and the session stays as it is."""
+    stack = session.data.get(BACK_KEY)
+    entries: list[Any] = stack if isinstance(stack, list) else []
+    i = len(entries)
+    while i > 0 and _entry_state(entries[i - 1]) == session.state:
+        i -= 1
+    previous = _entry_state(entries[i - 1]) if i > 0 else None
+    if previous is None or previous not in spec.by_name or spec.by_name[previous].final:
+        return _go(spec, session, state, KEEP, _say(spec.nothing_back), "action", "stop", now,
+                   False)
+    snapshot = entries[i - 1][1]
+    rest = entries[:i - 1]
+
+    def back_restore(ctx: Context) -> None:
+        data = ctx.data
+        data.clear()
+        data.update(copy.deepcopy(snapshot))
+        data[BACK_KEY] = [list(e) for e in rest]
+
+    result = _go(spec, session, state, previous, t.action, "action", "stop", now, True)
+    effects = list(result.effects)
+    at = 1 + (state.exit is not None) + (t.action is not None)  # after Arm, exit, action
+    effects.insert(at, Run(back_restore, "action"))
+    return Result(result.session, tuple(effects))
+
+
+def _entry_state(entry: object) -> str | None:
+    if isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str) \
+            and isinstance(entry[1], dict):
+        return entry[0]
+    return None
+
+
+@functools.cache
+def _say(text: str) -> Action:
+    def say(ctx: Context) -> None:
+        ctx.reply(text)
+
+    say.__name__ = "nothing_back"
+    return say

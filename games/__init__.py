@@ -1,25 +1,27 @@
 """Games declared as state tables, one module per game.
 
 Each game module is readable top to bottom: its rules, then its `SPEC` (a
-`convo_fsm.Spec`), then `start(event, args, seed=...) -> Start`, which turns
-the start command's arguments into the session's first data and says how the
-session is keyed (`kind`: "member" = one session per player, "group" = one
-per chat, played by everyone in it as a team).
+`convo_fsm.Spec`). The spec declares its own start (`Spec.start`): the start
+command's arguments parsed into the session's first data, and how the session
+is keyed ("member" = one session per player, "group" = one per chat, played by
+everyone in it as a team), so `spec.begin(event, seed=...)` starts any game
+with nothing from here.
 
-This registry is the one list of games: the CLI (`convo-fsm play`), the
-diagram tool and the AstrBot plugin all read it.
+This registry is only the list of games: names, where each spec is, and one
+line saying what it is (for `convo-fsm play --list` and the AstrBot plugin's
+`/games`).
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any, Protocol
+from typing import Any
 
 import attrs
 
 from convo_fsm import Spec
 
-__all__ = ["DESCRIPTIONS", "GAMES", "GameInfo", "Start", "UnknownGame", "info", "load", "start"]
+__all__ = ["DESCRIPTIONS", "GAMES", "GameInfo", "UnknownGame", "info", "load"]
 
 GAMES: dict[str, str] = {
     "idiom-chain": "games.idiom_chain:SPEC",
@@ -37,15 +39,6 @@ DESCRIPTIONS: dict[str, str] = {
 
 
 @attrs.frozen
-class Start:
-    """What starting a game gives: the session's first `data` (JSON-serialisable) and the
-    engine filter `kind` that keys it ("member" or "group")."""
-
-    data: dict[str, Any]
-    kind: str
-
-
-@attrs.frozen
 class GameInfo:
     name: str
     spec: str
@@ -58,10 +51,6 @@ class UnknownGame(LookupError):
     def __init__(self, name: object) -> None:
         super().__init__(f"unknown game {name!r}; known games: {', '.join(sorted(GAMES))}")
         self.name = name
-
-
-class _Starter(Protocol):
-    def __call__(self, event: Any, args: str, *, seed: int) -> Start: ...
 
 
 def info(name: str) -> GameInfo:
@@ -84,10 +73,3 @@ def load(name: str) -> Spec:
     if not isinstance(spec, Spec):
         raise TypeError(f"{GAMES[name]} is a {type(spec).__name__}, not a convo_fsm.Spec")
     return spec
-
-
-def start(name: str, event: Any, args: str = "", *, seed: int) -> Start:
-    """Start options for game `name` from the start command's `args` (ValueError if bad)."""
-    module, _ = _module(name)
-    starter: _Starter = module.start
-    return starter(event, args, seed=seed)

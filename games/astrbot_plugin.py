@@ -2,7 +2,7 @@
 
 Each command takes the game's start options after it (`/guess-number 1-1000 10`,
 `/idiom-chain strict`, `/number-bomb 1-50`) and starts the game keyed as the game says
-(`games.start`): later messages in that chat go to the game before any other handler.
+(its `Spec.start`): later messages in that chat go to the game before any other handler.
 Bad options are answered with what is wrong; a game already running in the chat is said so.
 
 Two ways to run it:
@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import games
-from convo_fsm import Message, SessionExists, Spec
+from convo_fsm import Message, SessionExists, Spec, StartError
 
 if TYPE_CHECKING or importlib.util.find_spec("astrbot") is None:
     from convo_fsm.compat.astrbot.api.event import AstrMessageEvent, filter
@@ -77,13 +77,14 @@ class GamesPlugin(Star):
         event.stop_event()
         message = _as_message(event)
         args = message.text.strip().partition(" ")[2]
+        spec = games.load(name)
         try:
-            setup = games.start(name, message, args, seed=self._seed + self._started)
-        except ValueError as exc:
-            await event.send(event.plain_result(f"Cannot start {name}: {exc}"))
+            setup = spec.begin(message, args, seed=self._seed + self._started)
+        except StartError as exc:
+            await event.send(event.plain_result(str(exc)))
             return
         try:
-            await _start_spec(event, games.load(name), setup.kind, setup.data)
+            await _start_spec(event, spec, setup.kind, setup.data)
         except SessionExists:
             await event.send(event.plain_result(f"A {name} game is already running here."))
             return

@@ -23,11 +23,10 @@ import random
 import re
 from typing import Any
 
-from convo_fsm import KEEP, STOP, Context, On, Spec, State, Timeout
-from games import Start
+from convo_fsm import KEEP, STOP, Context, On, Spec, Start, StartArgs, State, Timeout
 from games._common import as_int, classifier, plural
 
-__all__ = ["GUESS_SECONDS", "REMIND_BEFORE", "SPEC", "start"]
+__all__ = ["GUESS_SECONDS", "REMIND_BEFORE", "SPEC", "parse_start"]
 
 GUESS_SECONDS = 60.0
 REMIND_BEFORE = 30.0
@@ -119,6 +118,34 @@ def say_bye(ctx: Context) -> None:
     ctx.reply(f"Game ended. The number was {ctx.data['secret']}.")
 
 
+# -- starting -------------------------------------------------------------------------------
+_RANGE = re.compile(r"^(-?\d+)\s*(?:-|\.\.|~|to)\s*(-?\d+)$")
+
+
+def parse_start(args: StartArgs) -> dict[str, Any]:
+    """`[LOW-HIGH] [ATTEMPTS]` -> the first data; ValueError naming the bad argument."""
+    low, high = DEFAULT_RANGE
+    attempts = DEFAULT_ATTEMPTS
+    words = args.words
+    if len(words) > 2:
+        raise ValueError(f"at most two arguments, got {args.text!r}")
+    for word in words:
+        found = _RANGE.match(word)
+        if found:
+            low, high = int(found[1]), int(found[2])
+            if not low < high or high - low > MAX_SPAN:
+                raise ValueError(f"range {word!r} must have LOW < HIGH and span at most "
+                                 f"{MAX_SPAN}")
+        elif word.isdecimal():
+            attempts = int(word)
+            if not 1 <= attempts <= MAX_ATTEMPTS:
+                raise ValueError(f"attempts must be from 1 to {MAX_ATTEMPTS}, got {attempts}")
+        else:
+            raise ValueError(f"{word!r} is neither a range (like 1-100) nor a "
+                             "number of attempts")
+    return {"low": low, "high": high, "attempts": attempts, "seed": args.seed}
+
+
 # -- the table ------------------------------------------------------------------------------
 SPEC = Spec(
     name="guess-number",
@@ -148,32 +175,5 @@ SPEC = Spec(
         On("help", KEEP, action=show_help, reset_timeout=False),
         On("exit", STOP, action=say_bye),
     ],
+    start=Start(parse_start, kind="member", usage="[LOW-HIGH] [ATTEMPTS]"),
 )
-
-
-# -- starting -------------------------------------------------------------------------------
-_RANGE = re.compile(r"^(-?\d+)\s*(?:-|\.\.|~|to)\s*(-?\d+)$")
-
-
-def start(event: Any, args: str, *, seed: int) -> Start:
-    """`[LOW-HIGH] [ATTEMPTS]`; ValueError naming the bad argument."""
-    low, high = DEFAULT_RANGE
-    attempts = DEFAULT_ATTEMPTS
-    words = args.split()
-    if len(words) > 2:
-        raise ValueError(f"guess-number takes [LOW-HIGH] [ATTEMPTS], got {args!r}")
-    for word in words:
-        found = _RANGE.match(word)
-        if found:
-            low, high = int(found[1]), int(found[2])
-            if not low < high or high - low > MAX_SPAN:
-                raise ValueError(f"range {word!r} must have LOW < HIGH and span at most "
-                                 f"{MAX_SPAN}")
-        elif word.isdecimal():
-            attempts = int(word)
-            if not 1 <= attempts <= MAX_ATTEMPTS:
-                raise ValueError(f"attempts must be from 1 to {MAX_ATTEMPTS}, got {attempts}")
-        else:
-            raise ValueError(f"{word!r} is neither a range (like 1-100) nor a "
-                             "number of attempts")
-    return Start({"low": low, "high": high, "attempts": attempts, "seed": seed}, "member")

@@ -6,10 +6,10 @@ live in that session's data. Each player is the message's sender.
 
 States, top to bottom:
 
-- `lobby`   the starter (the host) is in; others send `join`. One player only:
-            after 60 s the game is cancelled.
-- `ready`   two or more players: more may join; the host's `go` starts now,
-            otherwise it starts 30 s after the second player joined.
+- `lobby`   the starter (the host) is in; others send `join`. The host's `go`
+            starts the game once someone has joined; otherwise, 60 s after the
+            lobby opened, the game starts if someone has joined and is cancelled
+            if nobody has (one timeout, two targets chosen by a guard).
 - `playing` players guess in join order. Only the current player's numbers count:
             anyone else gets "not your turn". A number outside the range gets
             the range. A wrong guess shrinks the range to the side of the bomb and
@@ -32,15 +32,13 @@ import random
 import re
 from typing import Any
 
-from convo_fsm import KEEP, STOP, Context, On, Spec, State, Timeout
+from convo_fsm import KEEP, STOP, Context, On, Spec, Start, StartArgs, State, Timeout, When
 from convo_fsm.spec import Target
-from games import Start
 from games._common import as_int, classifier, speaker
 
-__all__ = ["LOBBY_SECONDS", "READY_SECONDS", "SPEC", "TURN_SECONDS", "WARN_BEFORE", "start"]
+__all__ = ["LOBBY_SECONDS", "SPEC", "TURN_SECONDS", "WARN_BEFORE", "parse_start"]
 
 LOBBY_SECONDS = 60.0
-READY_SECONDS = 30.0
 TURN_SECONDS = 30.0
 WARN_BEFORE = 10.0
 DEFAULT_RANGE = (1, 100)
@@ -60,6 +58,15 @@ def is_host(ctx: Context) -> bool:
 
 def is_new(ctx: Context) -> bool:
     return speaker(ctx) not in ctx.data["players"] and len(ctx.data["players"]) < MAX_PLAYERS
+
+
+def has_players(ctx: Context) -> bool:
+    """Someone besides the host has joined."""
+    return len(ctx.data["players"]) >= 2
+
+
+def host_with_players(ctx: Context) -> bool:
+    return is_host(ctx) and has_players(ctx)
 
 
 def _number(ctx: Context) -> int | None:
@@ -91,9 +98,9 @@ def _range(data: dict[str, Any]) -> str:
 
 def open_lobby(ctx: Context) -> None:
     ctx.reply(f"数字炸弹! {ctx.data['host']} starts a number bomb ({ctx.data['low']}-"
-              f"{ctx.data['high']}). Send 'join' to play: it starts 30 s after a second "
-              f"player joins (or when {ctx.data['host']} says 'go'); alone for "
-              f"{LOBBY_SECONDS:g} s, it is cancelled.")
+              f"{ctx.data['high']}). Send 'join' to play: it starts in {LOBBY_SECONDS:g} s "
+              f"(or when {ctx.data['host']} says 'go'); if nobody has joined by then, it is "
+              "cancelled.")
 
 
 def add_player(ctx: Context) -> None:
@@ -187,6 +194,29 @@ def say_bye(ctx: Context) -> None:
     ctx.reply(f"Number bomb ended by the host.{told}")
 
 
+# -- starting -------------------------------------------------------------------------------
+_RANGE = re.compile(r"^(-?\d+)\s*(?:-|\.\.|~|to)\s*(-?\d+)$")
+
+
+def parse_start(args: StartArgs) -> dict[str, Any]:
+    """`[LOW-HIGH]` -> the first data (the starter is the host); ValueError saying what is
+    wrong."""
+    host = args.sender or "host"
+    low, high = DEFAULT_RANGE
+    words = args.words
+    if len(words) > 1:
+        raise ValueError(f"one argument at most, got {args.text!r}")
+    if words:
+        found = _RANGE.match(words[0])
+        if not found:
+            raise ValueError(f"{words[0]!r} is not a range like 1-100")
+        low, high = int(found[1]), int(found[2])
+        if not high - low >= 2 or high - low > 10**12:
+            raise ValueError(f"range {words[0]!r} needs HIGH - LOW from 2 to 10**12")
+    return {"low": low, "high": high, "seed": args.seed, "host": host, "players": [host],
+            "turn": 0, "lo": low, "hi": high, "bomb": None}
+
+
 # -- the table ------------------------------------------------------------------------------
 def turn(after_guess: Target) -> list[On]:
     """A turn's rules, the same in `playing` and `skipped`; a safe guess goes to
@@ -213,21 +243,15 @@ SPEC = Spec(
             "lobby",
             enter=open_lobby,
             on=[
-                On("join", "ready", guard=is_new, action=add_player),
-                On("join", KEEP, action=already_in, reset_timeout=False),
-                On("go", KEEP, action=need_two, reset_timeout=False),
-            ],
-            timeout=Timeout(LOBBY_SECONDS, STOP, action=cancel),
-        ),
-        State(
-            "ready",
-            on=[
                 On("join", KEEP, guard=is_new, action=add_player, reset_timeout=False),
                 On("join", KEEP, action=already_in, reset_timeout=False),
-                On("go", "playing", guard=is_host, action=arm_bomb),
+                On("go", "playing", guard=host_with_players, action=arm_bomb),
+                On("go", KEEP, guard=is_host, action=need_two, reset_timeout=False),
                 On("go", KEEP, action=host_only, reset_timeout=False),
             ],
-            timeout=Timeout(READY_SECONDS, "playing", action=arm_bomb),
+            # One timeout, two ways out: with company the game starts, alone it is cancelled.
+            timeout=Timeout(LOBBY_SECONDS, STOP, action=cancel,
+                            when=[When("playing", guard=has_players, action=arm_bomb)]),
         ),
         State(
             "playing",
@@ -248,30 +272,5 @@ SPEC = Spec(
         On("exit", STOP, guard=is_host, action=say_bye),
         On("exit", KEEP, action=host_only, reset_timeout=False),
     ],
+    start=Start(parse_start, kind="group", usage="[LOW-HIGH]", group_only=True),
 )
-
-
-# -- starting -------------------------------------------------------------------------------
-_RANGE = re.compile(r"^(-?\d+)\s*(?:-|\.\.|~|to)\s*(-?\d+)$")
-
-
-def start(event: Any, args: str, *, seed: int) -> Start:
-    """`[LOW-HIGH]`, in a group only; ValueError saying what is wrong."""
-    if getattr(event, "group", None) is None:
-        raise ValueError("number bomb is a group game: start it in a group "
-                         "(in the terminal: /as NAME@GROUP)")
-    host = getattr(event, "sender", None) or "host"
-    low, high = DEFAULT_RANGE
-    words = args.split()
-    if len(words) > 1:
-        raise ValueError(f"number-bomb takes [LOW-HIGH], got {args!r}")
-    if words:
-        found = _RANGE.match(words[0])
-        if not found:
-            raise ValueError(f"{words[0]!r} is not a range like 1-100")
-        low, high = int(found[1]), int(found[2])
-        if not high - low >= 2 or high - low > 10**12:
-            raise ValueError(f"range {words[0]!r} needs HIGH - LOW from 2 to 10**12")
-    data = {"low": low, "high": high, "seed": seed, "host": host, "players": [host],
-            "turn": 0, "lo": low, "hi": high, "bomb": None}
-    return Start(data, "group")

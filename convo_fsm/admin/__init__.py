@@ -9,8 +9,8 @@ or from a store: `convo-fsm serve --store URL`. Needs the `admin` extra
 (`pip install 'convo-fsm[admin]'`: starlette, uvicorn, jinja2, prometheus_client).
 """
 
-from convo_fsm.admin.app import AdminApp, app, store_app
+from convo_fsm.admin.app import LOCAL_HOSTS, AdminApp, app, store_app
 from convo_fsm.admin.source import AdminError, EngineSource, Page, StoreSource, query
 
-__all__ = ["AdminApp", "AdminError", "EngineSource", "Page", "StoreSource", "app", "query",
-           "store_app"]
+__all__ = ["LOCAL_HOSTS", "AdminApp", "AdminError", "EngineSource", "Page", "StoreSource", "app",
+           "query", "store_app"]

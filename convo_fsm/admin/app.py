@@ -21,11 +21,13 @@ No route reads or writes a file: templates are loaded once, at import, from this
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import math
 import secrets
+import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -35,6 +37,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import (
     HTMLResponse,
@@ -57,7 +61,7 @@ if TYPE_CHECKING:
     from convo_fsm.storage.base import Store
     from convo_fsm.testing.transcript import Transcript
 
-__all__ = ["AdminApp", "app", "store_app"]
+__all__ = ["LOCAL_HOSTS", "AdminApp", "app", "store_app"]
 
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("convo_fsm.admin", "templates"),
                           autoescape=True, undefined=jinja2.StrictUndefined,
@@ -112,11 +116,13 @@ class AdminApp:
     """The admin over one `Source`. `asgi` is the Starlette app."""
 
     def __init__(self, source: Source, *, token: str | None = None, read_only: bool = False,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None,
+                 allowed_hosts: Sequence[str] | None = None) -> None:
         self.source = source
         self.guard = Guard(token, read_only=read_only)
         self.metrics = metrics
         self._live_collector: _LiveCollector | None = None
+        self._counted: tuple[float, int, Counter[tuple[str, str]]] = (-math.inf, 0, Counter())
         if metrics is not None:
             self.registry = metrics.registry
         else:
@@ -138,7 +144,9 @@ class AdminApp:
             Route("/act/stop", self.act_stop, methods=["POST"]),
             Route("/act/force", self.act_force, methods=["POST"]),
             Route("/act/deadline", self.act_deadline, methods=["POST"]),
-        ])
+        ], middleware=[] if allowed_hosts is None else [
+            Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts),
+                       www_redirect=False)])
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.asgi(scope, receive, send)
@@ -146,40 +154,50 @@ class AdminApp:
     # -- rendering ---------------------------------------------------------------------------
     def _page(self, request: Request, name: str, status: int = 200, **context: Any) -> Response:
         nonce = secrets.token_urlsafe(16)
+        root = _root(request)
         body = _TEMPLATES[name].render(
             nonce=nonce, csrf=self.guard.csrf_for(request), read_only=self.guard.read_only,
-            source_kind=self.source.kind, path=request.url.path, **context)
+            source_kind=self.source.kind, root=root, path=_path(request), **context)
         return HTMLResponse(body, status, headers=_headers(nonce))
 
     def _message(self, request: Request, status: int, title: str, text: str) -> Response:
         return self._page(request, "message.html", status, title=title, text=text)
 
-    def _svg(self, render: Any) -> Markup | None:
+    async def _svg(self, render: Callable[[], str]) -> Markup | None:
+        """A diagram to put inline. Graphviz runs in a thread (a new picture takes tens of
+        milliseconds; the engine's loop must not wait for it)."""
         try:
-            return Markup(render())  # Graphviz output; every label in it was escaped
+            return Markup(await asyncio.to_thread(render))  # Graphviz's; every label escaped
         except DiagramError:
             return None
 
     # -- pages -------------------------------------------------------------------------------
-    async def _counts(self) -> tuple[list[Session], Counter[tuple[str, str]]]:
+    async def _counts(self, max_age: float = 0.0) -> tuple[int, Counter[tuple[str, str]]]:
+        """(live sessions, per (spec, state)); `max_age`: a count that recent is reused (the
+        overview's event streams share one count a second, however many pages are open)."""
+        now = time.monotonic()
+        if max_age > 0 and now - self._counted[0] < max_age:
+            return self._counted[1], self._counted[2]
         rows = list(await self.source.rows())
         c = counts(rows)
+        self._counted = (now, len(rows), c)
         if self._live_collector is not None:
             self._live_collector.counts = c
-        return rows, c
+        return len(rows), c
 
     async def overview(self, request: Request) -> Response:
-        rows, c = await self._counts()
+        total, c = await self._counts()
         specs = []
         for name in sorted({*self.source.spec_names(), *(s for s, _ in c)}):
             spec = self.source.spec(name)
             per_state = {state: n for (sp, state), n in c.items() if sp == name}
-            svg = None if spec is None else self._svg(lambda s=spec, p=per_state: heat_svg(s, p))
+            svg = (None if spec is None else
+                   await self._svg(functools.partial(heat_svg, spec, per_state)))
             states = [st.name for st in spec.states] if spec is not None else sorted(per_state)
             specs.append({"name": name, "svg": svg, "total": sum(per_state.values()),
                           "states": [(st, per_state.get(st, 0)) for st in states]})
         recent = self.source.recent()
-        return self._page(request, "overview.html", specs=specs, total=len(rows),
+        return self._page(request, "overview.html", specs=specs, total=total,
                           recent=_recent_rows(recent))
 
     async def sessions(self, request: Request) -> Response:
@@ -196,8 +214,10 @@ class AdminApp:
         now = self.source.now()
         pages = max(1, math.ceil(result.total / per))
 
+        root = _root(request)
+
         def link(n: int) -> str:
-            return "/sessions?" + urlencode({"q": text, "spec": spec, "state": state,
+            return root + "/sessions?" + urlencode({"q": text, "spec": spec, "state": state,
                                              "page": n, "per": per})
 
         return self._page(
@@ -207,7 +227,8 @@ class AdminApp:
             next=link(page + 1) if page < pages else None,
             rows=[{"key": s.key, "spec": s.spec, "state": s.state,
                    "left": _left(s, now), "left_text": _fmt_left(_left(s, now)),
-                   "href": "/session?" + urlencode({"key": s.key})} for s in result.rows])
+                   "href": root + "/session?" + urlencode({"key": s.key})}
+                  for s in result.rows])
 
     async def session(self, request: Request) -> Response:
         key = request.query_params.get("key", "")
@@ -217,7 +238,7 @@ class AdminApp:
         now = self.source.now()
         spec = None if s is None else self.source.spec(s.spec)
         svg = (None if s is None or spec is None or s.state not in spec.by_name
-               else self._svg(lambda: live_svg(spec, s.state)))
+               else await self._svg(functools.partial(live_svg, spec, s.state)))
         return self._page(
             request, "session.html", key=key, s=s, snap=_snapshot(s, now),
             left_text=_fmt_left(None if s is None else _left(s, now)), svg=svg,
@@ -249,8 +270,8 @@ class AdminApp:
         async def stream() -> AsyncIterator[str]:
             last = None
             while True:
-                rows, c = await self._counts()
-                payload = {"total": len(rows),
+                total, c = await self._counts(max_age=0.9)
+                payload = {"total": total,
                            "counts": [[sp, st, n] for (sp, st), n in sorted(c.items())]}
                 if payload != last:
                     last = payload
@@ -263,16 +284,16 @@ class AdminApp:
         spec = self.source.spec(request.query_params.get("spec", ""))
         if spec is None:
             return PlainTextResponse("no such spec", 404)
-        _, c = await self._counts()
+        _, c = await self._counts(max_age=0.9)
         per_state = {state: n for (sp, state), n in c.items() if sp == spec.name}
-        return _svg_response(lambda: heat_svg(spec, per_state))
+        return await _svg_response(functools.partial(heat_svg, spec, per_state))
 
     async def diagram_live(self, request: Request) -> Response:
         spec = self.source.spec(request.query_params.get("spec", ""))
         state = request.query_params.get("state", "")
         if spec is None or state not in spec.by_name:
             return PlainTextResponse("no such spec or state", 404)
-        return _svg_response(lambda: live_svg(spec, state))
+        return await _svg_response(functools.partial(live_svg, spec, state))
 
     async def metrics_page(self, request: Request) -> Response:
         if self._live_collector is not None:
@@ -296,8 +317,9 @@ class AdminApp:
         if not self.guard.token_ok(_str(form.get("token"))):
             return self._page(request, "login.html", 403, error="wrong token", back=back)
         sid, _ = self.guard.login()
-        response = RedirectResponse(back, 303)
-        response.set_cookie(COOKIE, sid, httponly=True, samesite="strict", path="/",
+        response = RedirectResponse(_root(request) + back, 303)
+        response.set_cookie(COOKIE, sid, httponly=True, samesite="strict",
+                            path=_root(request) or "/",
                             secure=request.url.scheme == "https")
         return response
 
@@ -307,8 +329,8 @@ class AdminApp:
         if refused is not None:
             return self._message(request, 403, "Refused", refused)
         self.guard.logout(request)
-        response = RedirectResponse("/", 303)
-        response.delete_cookie(COOKIE, path="/")
+        response = RedirectResponse(_root(request) + "/", 303)
+        response.delete_cookie(COOKIE, path=_root(request) or "/")
         return response
 
     async def _act(self, request: Request) -> tuple[Any, str] | Response:
@@ -321,8 +343,9 @@ class AdminApp:
             return self._message(request, 400, "No key", "the form names no session key")
         return form, key
 
-    def _done(self, key: str, what: str) -> Response:
-        return RedirectResponse("/session?" + urlencode({"key": key, "done": what}), 303)
+    def _done(self, request: Request, key: str, what: str) -> Response:
+        return RedirectResponse(_root(request) + "/session?" + urlencode({"key": key,
+                                                                           "done": what}), 303)
 
     async def act_stop(self, request: Request) -> Response:
         got = await self._act(request)
@@ -333,7 +356,7 @@ class AdminApp:
             await self.source.stop(key)
         except AdminError as exc:
             return self._message(request, 404, "Not stopped", str(exc))
-        return self._done(key, "stopped")
+        return self._done(request, key, "stopped")
 
     async def act_force(self, request: Request) -> Response:
         got = await self._act(request)
@@ -344,7 +367,7 @@ class AdminApp:
             await self.source.force(key, _str(form.get("state")) or "")
         except AdminError as exc:
             return self._message(request, 400, "Not forced", str(exc))
-        return self._done(key, "forced")
+        return self._done(request, key, "forced")
 
     async def act_deadline(self, request: Request) -> Response:
         got = await self._act(request)
@@ -378,7 +401,20 @@ class AdminApp:
             await self.source.set_deadline(key, deadline)
         except AdminError as exc:
             return self._message(request, 404, "Not changed", str(exc))
-        return self._done(key, "deadline")
+        return self._done(request, key, "deadline")
+
+
+def _root(request: Request) -> str:
+    """Where the app is mounted ("" at the server's root, "/admin" under `Mount("/admin")`)."""
+    root: str = request.scope.get("root_path", "")
+    return root.rstrip("/")
+
+
+def _path(request: Request) -> str:
+    """The request's path below the mount point."""
+    path: str = request.scope.get("path", "/")
+    root = _root(request)
+    return path[len(root):] or "/" if root and path.startswith(root) else path
 
 
 def _str(value: object) -> str | None:
@@ -400,9 +436,9 @@ def _headers(nonce: str) -> dict[str, str]:
             "X-Frame-Options": "DENY", "Cache-Control": "no-store"}
 
 
-def _svg_response(render: Any) -> Response:
+async def _svg_response(render: Callable[[], str]) -> Response:
     try:
-        svg = render()
+        svg = await asyncio.to_thread(render)
     except DiagramError as exc:
         return PlainTextResponse(str(exc), 503)
     return Response(svg, media_type="image/svg+xml",
@@ -433,18 +469,28 @@ def _recent_rows(recent: dict[str, Any] | None) -> list[dict[str, Any]] | None:
 
 def app(engine: Engine, *, token: str | None = None, read_only: bool = False,
         metrics: Metrics | None = None, transcript: Transcript | None = None,
-        specs: Iterable[Spec] = ()) -> AdminApp:
+        specs: Iterable[Spec] = (), allowed_hosts: Sequence[str] | None = None) -> AdminApp:
     """The admin of a running `engine`, an ASGI app (serve it with uvicorn, or mount it).
 
     `metrics`: the engine's `Metrics` trace hook (counters on /metrics, the last hour's
     counts, and a fast list at 100k sessions); `transcript`: a `Transcript` it traces into
     (shown per session). `token`: the admin token (generated if None: read it from
-    `.guard.token`). `read_only`: no actions at all."""
+    `.guard.token`). `read_only`: no actions at all. `allowed_hosts`: the only `Host` names
+    answered (others get 400; e.g. `LOCAL_HOSTS` against DNS rebinding when serving on
+    127.0.0.1); None answers any.
+
+    Serve it in the engine's own event loop (the pages call the engine directly)."""
     return AdminApp(EngineSource(engine, metrics=metrics, transcript=transcript, specs=specs),
-                    token=token, read_only=read_only, metrics=metrics)
+                    token=token, read_only=read_only, metrics=metrics,
+                    allowed_hosts=allowed_hosts)
 
 
 def store_app(store: Store, specs: Iterable[Spec], *, token: str | None = None,
-              read_only: bool = False) -> AdminApp:
+              read_only: bool = False, allowed_hosts: Sequence[str] | None = None) -> AdminApp:
     """The admin of the sessions kept in `store` (what `convo-fsm serve` runs)."""
-    return AdminApp(StoreSource(store, specs), token=token, read_only=read_only)
+    return AdminApp(StoreSource(store, specs), token=token, read_only=read_only,
+                    allowed_hosts=allowed_hosts)
+
+
+# The names a browser on this machine uses for a server bound to the loopback address.
+LOCAL_HOSTS: tuple[str, ...] = ("127.0.0.1", "localhost", "[::1]", "::1")

@@ -24,13 +24,18 @@ def checkout() -> Path | None:
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    # Options for `python -m benchmarks` arrive in `args.rest` (convo_fsm.cli.PASS_THROUGH).
     p = subparsers.add_parser(
         "bench", help="run the benchmarks against AstrBot, PTB, transitions and a dict FSM",
         description="Run benchmarks/ (python -m benchmarks) from the checkout; every option "
-                    "after `bench` is passed through (see `convo-fsm bench -- --help`).")
+                    "this command does not know is passed through to it.",
+        epilog="examples:\n"
+               "  convo-fsm bench --quick                 # about two minutes\n"
+               "  convo-fsm bench --list                  # the jobs, without running them\n"
+               "  convo-fsm bench --quick --only deliver  # one workload\n"
+               "  convo-fsm bench -- --help               # every option of python -m benchmarks")
     p.add_argument("--quick", action="store_true", help="small sizes: under two minutes")
-    p.add_argument("rest", nargs=argparse.REMAINDER, help="options for python -m benchmarks")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, rest=[])
 
 
 def run(args: argparse.Namespace) -> int:

@@ -3,9 +3,11 @@
     convo-fsm diagram TARGET [--format mermaid|dot|svg] [-o FILE]
     convo-fsm diagram --all [--check] [--dir DIR] [--readme FILE]
 
-TARGET is a game name from the registry `games.GAMES` or `module:attribute`
-naming any `convo_fsm.Spec`. Without `--format`, the format follows the
-suffix of `-o FILE` (.mmd, .dot, .svg), else Mermaid. SVG needs Graphviz `dot`.
+TARGET is a game name from the registry `games.GAMES`, `module:attribute`
+naming any `convo_fsm.Spec` (imported from the current directory) or a spec file
+(convo_fsm.cli.targets). Without `--format`, the format follows the suffix of
+`-o FILE` (.mmd, .dot, .svg; another suffix is refused), else Mermaid. SVG needs
+Graphviz `dot`. A usage error or a bad TARGET exits 2; `--all --check` exits 1 when stale.
 
 `--all` writes DIR/<game>.mmd, .dot and .svg for every game in the registry,
 removes files there of games that no longer exist, and refreshes the Mermaid
@@ -19,7 +21,6 @@ does not make it stale (it is reported as a note).
 from __future__ import annotations
 
 import argparse
-import importlib
 import re
 import shutil
 import sys
@@ -27,6 +28,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from convo_fsm.cli import targets
+from convo_fsm.cli.targets import TargetError
 from convo_fsm.diagram import (
     EXTENSIONS,
     FORMATS,
@@ -46,21 +49,27 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _SUFFIX_FORMAT = {suffix: fmt for fmt, suffix in EXTENSIONS.items()}
 
 
-class TargetError(LookupError):
-    """A TARGET that names no spec: unknown game, bad module:attribute, not a Spec."""
-
-
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "diagram", help="draw a spec's state diagram (Mermaid, DOT, SVG)",
         description="Draw the state diagram of a game or of any spec (module:attribute), "
-                    "or regenerate/check the diagrams/ folder with --all.")
+                    "or regenerate/check the diagrams/ folder with --all.",
+        epilog="examples:\n"
+               "  convo-fsm diagram guess-number                 # Mermaid to stdout\n"
+               "  convo-fsm diagram guess-number -o guess.svg    # format from the suffix "
+               "(.mmd, .dot, .svg; SVG needs Graphviz `dot`)\n"
+               "  convo-fsm diagram mymodule:SPEC --format dot   # a spec of yours, imported "
+               "from the current directory\n"
+               "  convo-fsm diagram --all --check                # exit 1 naming stale files\n"
+               "exit status: 0 done, 1 stale (--check), 2 a bad TARGET, option or file.")
     parser.add_argument("target", nargs="?", metavar="TARGET",
-                        help="a game name (see `convo-fsm play --list`) or module:attribute "
-                             "of a convo_fsm.Spec")
+                        help="a game name (see `convo-fsm play --list`), module:attribute "
+                             "of a convo_fsm.Spec, or a spec file")
     parser.add_argument("--format", "-f", choices=FORMATS,
                         help="output format (default: from -o's suffix, else mermaid)")
-    parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE, not stdout")
+    parser.add_argument("-o", "--output", metavar="FILE",
+                        help="write to FILE, not stdout (its folder must exist); its suffix "
+                             "picks the format: .mmd, .dot or .svg")
     parser.add_argument("--all", action="store_true",
                         help="render every game into --dir as .mmd, .dot and .svg")
     parser.add_argument("--check", action="store_true",
@@ -75,7 +84,7 @@ def register(subparsers: Any) -> None:
 
 def _error(message: str) -> int:
     print(f"convo-fsm diagram: error: {message}", file=sys.stderr)
-    return 1
+    return 2
 
 
 def run(args: argparse.Namespace) -> int:
@@ -89,68 +98,42 @@ def run(args: argparse.Namespace) -> int:
     if args.target is None:
         return _error("name a TARGET (a game or module:attribute), or use --all")
     fmt = args.format
-    if fmt is None:
-        suffix = Path(args.output).suffix if args.output else ""
-        fmt = _SUFFIX_FORMAT.get(suffix, "mermaid")
+    if args.output is not None:
+        output = Path(args.output)
+        suffix = output.suffix.lower()
+        known = ", ".join(sorted(_SUFFIX_FORMAT))
+        if fmt is None:
+            if suffix not in _SUFFIX_FORMAT:
+                return _error(f"-o {args.output}: cannot tell the format from "
+                              f"{suffix or 'no suffix'!r}: use {known} or --format")
+            fmt = _SUFFIX_FORMAT[suffix]
+        elif suffix in _SUFFIX_FORMAT and _SUFFIX_FORMAT[suffix] != fmt:
+            return _error(f"-o {args.output}: the suffix says {_SUFFIX_FORMAT[suffix]}, "
+                          f"--format says {fmt}")
+        if not output.parent.is_dir():
+            return _error(f"-o {args.output}: folder {str(output.parent)!r} does not exist")
     try:
-        text = render(resolve(args.target), fmt)
+        text = render(resolve(args.target), fmt or "mermaid")
     except (TargetError, DiagramError) as exc:
         return _error(str(exc))
     if args.output is None:
         sys.stdout.write(text)
         return 0
     try:
-        _write(Path(args.output), text)
+        Path(args.output).write_bytes(text.encode("utf-8"))
     except OSError as exc:
-        return _error(f"cannot write {args.output}: {exc}")
+        return _error(f"cannot write {args.output}: {exc.strerror or exc}")
     return 0
 
 
 # -- targets -------------------------------------------------------------------------------------
 def resolve(target: str) -> Spec:
-    """The Spec a TARGET names: `module:attribute` (attribute may be dotted) or a game name."""
-    if ":" in target:
-        module_name, _, attribute = target.partition(":")
-        if not module_name or not attribute:
-            raise TargetError(f"{target!r}: expected module:attribute, e.g. games.quiz:SPEC")
-        try:
-            value: object = importlib.import_module(module_name)
-        except Exception as exc:  # a module that fails at import: SpecError, ImportError, ...
-            raise TargetError(f"{target!r}: cannot import module {module_name!r}: {exc}") from exc
-        for part in attribute.split("."):
-            try:
-                value = getattr(value, part)
-            except AttributeError:
-                raise TargetError(f"{target!r}: {module_name!r} has no attribute "
-                                  f"{attribute!r}") from None
-        if not isinstance(value, Spec):
-            raise TargetError(f"{target!r} is a {type(value).__name__}, not a convo_fsm.Spec")
-        return value
-    registry = _games()
-    if target not in registry.GAMES:
-        known = ", ".join(sorted(registry.GAMES)) or "none"
-        raise TargetError(f"unknown game {target!r} (known games: {known}); for any other "
-                          "spec give module:attribute")
-    load = getattr(registry, "load", None)
-    if load is None:  # a bare registry: its entries are module:attribute
-        return resolve(registry.GAMES[target])
-    try:
-        spec = load(target)
-    except Exception as exc:  # a game module that fails at import: SpecError, ImportError, ...
-        raise TargetError(f"game {target!r} cannot be loaded: {exc}") from exc
-    if not isinstance(spec, Spec):
-        raise TargetError(f"game {target!r} gives a {type(spec).__name__}, not a convo_fsm.Spec")
-    return spec
+    """The Spec a TARGET names (convo_fsm.cli.targets: a game, module:attribute, a file)."""
+    return targets.resolve(target).spec
 
 
 def _games() -> Any:
-    try:
-        registry = importlib.import_module("games")
-    except Exception as exc:
-        raise TargetError(f"no game registry: cannot import the games package ({exc})") from exc
-    if not isinstance(getattr(registry, "GAMES", None), dict):
-        raise TargetError("no game registry: the games package has no GAMES dict")
-    return registry
+    return targets.games_registry()
 
 
 # -- --all ---------------------------------------------------------------------------------------

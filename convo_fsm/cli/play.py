@@ -1,41 +1,61 @@
-"""`convo-fsm play GAME`: play a game from `games` in the terminal.
+"""`convo-fsm play TARGET`: play a game (or any spec) in the terminal.
 
 Each line you type is a chat message from the current speaker (default `you`,
 in a private chat). Lines the terminal itself understands:
 
-    /start [OPTIONS]      start the game for the current speaker (options: see the game)
+    /start [OPTIONS]      start the game for the current speaker (options: /help)
     /as NAME              speak as NAME in a private chat
     /as NAME@GROUP        speak as NAME in group GROUP
     /wait SECONDS         let time pass (--virtual: instantly; otherwise for real)
     /sessions             list the live sessions, their state and time left
-    /diagram              the speaker's session as a Mermaid diagram, its state highlighted
-    /quit                 leave (end of input too)
+    /diagram [FILE]       the speaker's session: its state; FILE (.mmd, .dot, .svg) gets
+                          its live diagram, the state highlighted
+    /help                 (when no game is running for the speaker) these lines and the
+                          game's start options; during a game, the game's own help
+    /quit                 leave (end of input, Ctrl-D and Ctrl-C too)
     # ...                 a comment (blank lines are skipped too)
 
-Everything else, `/help`, `/hint` or `/exit` included, goes to the game. A game
-starts only with `/start`: a message no session takes gets a short note.
+Everything else, `/hint` or `/exit` included, goes to the game. A game starts only
+with `/start`; a line no session takes gets a short note saying so.
 The bot's replies are printed with who they are for (`you`, `bob@g1` for one
 member of a group, `@g1` for the whole group).
 
-Real time by default: timeouts fire while you think. `--virtual` runs on a
-virtual clock that moves only with `/wait`, which makes a script's transcript
-exact and instant. `--script FILE` (or a non-terminal stdin) plays a script
-and prints the transcript; a malformed line stops it with exit status 2.
+In a terminal the prompt is prompt_toolkit's (convo_fsm.cli.terminal): the bot's messages
+print above it while you type, with line editing and history. Real time by default:
+timeouts fire while you think. `--virtual` runs on a virtual clock that moves only with
+`/wait`, which makes a script's transcript exact and instant. `--script FILE` (or a
+non-terminal stdin) plays plain lines and prints the transcript; a malformed line stops it
+with exit status 2. `--record FILE` writes what the engine did as a transcript that
+`convo-fsm replay FILE TARGET` re-runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import random
 import re
 import sys
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
-from convo_fsm import AsyncioClock, Clock, Engine, Message, Reply, SessionExists, VirtualClock
+from wcwidth import wcswidth
+
+from convo_fsm import (
+    AsyncioClock,
+    Clock,
+    Engine,
+    Message,
+    Reply,
+    SessionExists,
+    StartError,
+    VirtualClock,
+)
+from convo_fsm.cli.targets import Target, TargetError, game_module, games_registry, resolve
+from convo_fsm.engine import TraceRecord
+from convo_fsm.spec import Spec
 from convo_fsm.storage import Store, StoreError, WallClock, open_store
 
 __all__ = ["ScriptError", "register", "run"]
@@ -50,12 +70,23 @@ class ScriptError(ValueError):
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "play", help="play a game in the terminal",
-        description="Play a game from the `games` package as a terminal chat.",
-        epilog="Lines: /start [OPTIONS], /as NAME[@GROUP], /wait SECONDS, /sessions, /diagram, "
-               "/quit; "
-               "anything else is a chat message from the current speaker.")
-    parser.add_argument("game", nargs="?", help="the game to play (see --list)")
+        "play", help="play a game (or any spec) in the terminal",
+        description="Play a game, or any spec, as a terminal chat: each line is a message "
+                    "from the current speaker.",
+        epilog="TARGET: a game name (--list), module:attribute naming a convo_fsm.Spec "
+               "(imported from the current directory), or a spec file (.yaml, .toml, .json).\n"
+               "lines: /start [OPTIONS], /as NAME[@GROUP], /wait SECONDS, /sessions, "
+               "/diagram [FILE], /help, /quit; anything else is a chat message.\n\n"
+               "examples:\n"
+               "  convo-fsm play --list\n"
+               "  convo-fsm play idiom-chain                       # type /start, then idioms\n"
+               "  convo-fsm play number-bomb --virtual --as ann@g1  # time moves with /wait\n"
+               "  convo-fsm play guess-number --virtual --seed 3 --script game.txt\n"
+               "  convo-fsm play mymodule:SPEC --record game.jsonl  # then: convo-fsm replay "
+               "game.jsonl mymodule:SPEC\n"
+               "  convo-fsm play guess-number --store memory       # nothing kept on disk")
+    parser.add_argument("game", nargs="?", metavar="TARGET",
+                        help="a game (see --list), module:attribute or a spec file")
     parser.add_argument("--list", action="store_true", help="list the games and exit")
     parser.add_argument("--virtual", action="store_true",
                         help="virtual clock: time moves only with /wait SECONDS")
@@ -64,35 +95,42 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--seed", type=int, help="seed for the bot's choices (reproducible games)")
     parser.add_argument("--as", dest="speaker", metavar="NAME[@GROUP]", default=DEFAULT_SPEAKER,
                         help=f"the first speaker (default {DEFAULT_SPEAKER!r})")
-    parser.add_argument("--store", metavar="PATH|memory",
+    parser.add_argument("--store", metavar="PATH|memory|redis://...",
                         help="where sessions are kept: an SQLite file (a game survives quitting "
-                             "and restarting) or 'memory'; default: "
+                             "and restarting), redis://HOST:PORT/DB or 'memory'; default: "
                              f"{DEFAULT_STORE} when playing in a terminal, memory for a script")
+    parser.add_argument("--record", metavar="FILE",
+                        help="write the engine's transcript (JSON lines) to FILE, for "
+                             "`convo-fsm replay FILE TARGET`")
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    import games  # the games are a separate top-level package: import only when playing
+def _error(message: str) -> int:
+    print(f"convo-fsm play: error: {message}", file=sys.stderr)
+    return 2
 
+
+def run(args: argparse.Namespace) -> int:
     out = sys.stdout
     if args.list:
-        width = max(map(len, games.GAMES))
-        for name in games.GAMES:
-            print(f"{name:<{width}}  {games.DESCRIPTIONS[name]}", file=out)
+        try:
+            registry = games_registry()
+        except TargetError as exc:
+            return _error(str(exc))
+        width = max(map(len, registry.GAMES))
+        for name in registry.GAMES:
+            print(f"{name:<{width}}  {registry.DESCRIPTIONS[name]}", file=out)
         return 0
     if args.game is None:
-        print("convo-fsm play: error: name a game (convo-fsm play --list)", file=sys.stderr)
-        return 2
+        return _error("name a game (convo-fsm play --list), module:attribute or a spec file")
     try:
-        games.load(args.game)
-    except games.UnknownGame as exc:
-        print(f"convo-fsm play: error: {exc}", file=sys.stderr)
-        return 2
+        target = resolve(args.game)
+    except TargetError as exc:
+        return _error(str(exc))
     try:
         speaker = parse_speaker(args.speaker)
     except ScriptError as exc:
-        print(f"convo-fsm play: error: --as: {exc}", file=sys.stderr)
-        return 2
+        return _error(f"--as: {exc}")
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
 
     scripted = args.script is not None or not sys.stdin.isatty()
@@ -100,30 +138,61 @@ def run(args: argparse.Namespace) -> int:
         try:
             text = Path(args.script).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            print(f"convo-fsm play: error: cannot read script {args.script!r}: {exc}",
-                  file=sys.stderr)
-            return 2
+            return _error(f"cannot read script {args.script!r}: {exc}")
         lines: Iterator[str] | None = iter(text.splitlines())
     elif scripted:
         try:
             lines = iter(sys.stdin.read().splitlines())
         except UnicodeDecodeError as exc:
-            print(f"convo-fsm play: error: cannot read the script on stdin: {exc}",
-                  file=sys.stderr)
-            return 2
+            return _error(f"cannot read the script on stdin: {exc}")
     else:
         lines = None
+    # A game that needs more than the core (the idiom chain's dictionary) says so now, and
+    # loads what it needs before the first prompt.
+    if target.game is not None:
+        try:
+            _prepare(target.game, lambda text: print(f"  ({text})", file=sys.stderr, flush=True))
+        except (RuntimeError, TargetError) as exc:
+            return _error(str(exc))
+    record: IO[str] | None = None
+    if args.record is not None:
+        try:
+            record = open(args.record, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            return _error(f"--record: cannot write {args.record!r}: {exc.strerror or exc}")
     try:
-        store = open_store(args.store or ("memory" if scripted else _default_store()))
-    except StoreError as exc:
-        print(f"convo-fsm play: error: --store: {exc}", file=sys.stderr)
-        return 2
-    table = Table(args.game, seed=seed, speaker=speaker, virtual=args.virtual, out=out,
-                  echo=scripted, store=store)
-    try:
-        return asyncio.run(table.play(lines))
-    except KeyboardInterrupt:
-        return 130
+        try:
+            if args.store is not None and Path(args.store.removeprefix("sqlite://")).exists():
+                from convo_fsm.cli.sessions import check_ours
+
+                check_ours(args.store, default=False)  # never another application's file
+            store = open_store(args.store or ("memory" if scripted else _default_store()))
+        except (StoreError, ValueError) as exc:
+            return _error(f"--store: {exc}")
+        terminal = None
+        if lines is None:
+            from convo_fsm.cli.terminal import Terminal
+
+            terminal = Terminal()
+        table = Table(target, seed=seed, speaker=speaker, virtual=args.virtual, out=out,
+                      echo=scripted, store=store, record=record, terminal=terminal)
+        try:
+            return asyncio.run(table.play(lines))
+        except KeyboardInterrupt:
+            return 130
+        except StoreError as exc:  # an unreachable Redis, a locked or unreadable file
+            return _error(f"store {args.store or DEFAULT_STORE}: {exc}")
+    finally:
+        if record is not None:
+            record.close()
+
+
+def _prepare(game: str, note: Callable[[str], None]) -> None:
+    """Run the game module's `prepare(note)` if it has one: it checks what the game needs
+    (RuntimeError naming the missing package) and loads it, noting what takes time."""
+    prepare = getattr(game_module(game), "prepare", None)
+    if callable(prepare):
+        prepare(note)
 
 
 def parse_speaker(text: str) -> tuple[str, str | None]:
@@ -150,12 +219,14 @@ def who(key: str) -> str:
 class Table:
     """One terminal game table: an engine, a clock, the current speaker, a transcript."""
 
-    def __init__(self, game: str, *, seed: int, speaker: tuple[str, str | None],
-                 virtual: bool, out: TextIO, echo: bool, store: Store | None = None) -> None:
-        import games
-
-        self.game = game
-        self.spec = games.load(game)
+    def __init__(self, target: Target | str, *, seed: int, speaker: tuple[str, str | None],
+                 virtual: bool, out: TextIO, echo: bool, store: Store | None = None,
+                 record: IO[str] | None = None, terminal: Any = None) -> None:
+        if isinstance(target, str):
+            target = resolve(target)
+        self.target = target
+        self.spec: Spec = target.spec
+        self.game = target.game or self.spec.name
         self.seed = seed
         self.started = 0
         self.speaker = speaker
@@ -165,10 +236,16 @@ class Table:
         self.engine: Engine | None = None
         self.t0 = 0.0
         self.store = store
+        self.record = record
+        self.terminal = terminal  # a convo_fsm.cli.terminal.Terminal when interactive
+        self.replies = 0
 
     # -- output ---------------------------------------------------------------------------
     def say(self, line: str) -> None:
-        print(line, file=self.out, flush=True)
+        if self.terminal is not None:
+            self.terminal.print(line)
+        else:
+            print(line, file=self.out, flush=True)
 
     def _stamp(self) -> str:
         if self.virtual is None or self.engine is None:
@@ -176,7 +253,21 @@ class Table:
         return f"[{self.engine.clock.now() - self.t0:>5g}s] "
 
     def _print_reply(self, reply: Reply) -> None:
-        self.say(f"  {self._stamp()}bot -> {who(reply.to)}: {reply.text}")
+        self.replies += 1
+        head = f"  {self._stamp()}bot -> {who(reply.to)}: "
+        if self.terminal is None:  # a transcript: one line per reply
+            self.say(head + reply.text)
+            return
+        width = self.terminal.width()
+        for line in wrap(reply.text, width, head, " " * 4):
+            self.say(line)
+
+    def _trace(self, record: TraceRecord) -> None:
+        from convo_fsm.testing.transcript import encode
+
+        assert self.record is not None
+        self.record.write(json.dumps(encode(record), ensure_ascii=False) + "\n")
+        self.record.flush()
 
     def note(self, text: str) -> None:
         self.say(f"  ({text})")
@@ -186,11 +277,17 @@ class Table:
         name, group = self.speaker
         return f"{name}@{group}> " if group else f"{name}> "
 
+    @property
+    def speaker_name(self) -> str:
+        return self.prompt[:-2]
+
     # -- the loop -------------------------------------------------------------------------
     async def play(self, lines: Iterator[str] | None) -> int:
         clock: Clock = self.virtual if self.virtual is not None else (
             AsyncioClock() if self.store is None else WallClock())
-        async with Engine(clock=clock, send=self._print_reply, store=self.store) as engine:
+        trace = self._trace if self.record is not None else None
+        async with Engine(clock=clock, send=self._print_reply, store=self.store,
+                          trace=trace) as engine:
             self.engine = engine
             if self.store is not None:
                 await self._restore(engine)
@@ -208,17 +305,29 @@ class Table:
                     return 2
             return 0
 
-    async def _interactive(self) -> int:
-        import games
-
-        self.say(f"{self.game}: {games.DESCRIPTIONS[self.game]}")
-        self.say(f"Type /start to play, /help for the game's commands, /quit to leave "
+    def _banner(self) -> None:
+        description = ""
+        if self.target.game is not None:
+            description = games_registry().DESCRIPTIONS.get(self.target.game, "")
+        self.say(f"{self.game}: {description}" if description else f"{self.game}")
+        self.say(f"Type /start{self._usage()} to play, /help for help, /quit to leave "
                  f"(seed {self.seed}{', virtual clock' if self.virtual else ''}).")
-        reader = _Reader(asyncio.get_running_loop())
+
+    def _options(self) -> str:
+        return self.spec.start.usage if self.spec.start is not None else ""
+
+    def _usage(self) -> str:
+        usage = self._options()
+        return f" [{usage}]" if usage and not usage.startswith("[") else (
+            f" {usage}" if usage else "")
+
+    async def _interactive(self) -> int:
+        assert self.terminal is not None
+        self._banner()
         while True:
-            line = await reader.read(self.prompt)
-            if line is None:
-                self.say("")
+            line = await self.terminal.read(self.prompt)
+            if line is None:  # Ctrl-D or Ctrl-C
+                self.note("bye")
                 return 0
             try:
                 if not await self.line(line):
@@ -247,7 +356,7 @@ class Table:
             self._sessions()
             return True
         if command == "/diagram":
-            self._diagram()
+            self._diagram(rest)
             return True
         name, group = self.speaker
         message = Message(line.rstrip("\r\n"), sender=name, group=group)
@@ -256,8 +365,26 @@ class Table:
         if command == "/start":
             await self._start(message, rest)
         elif not self._has_session(message):
-            self.note(f"no game is running for {self.prompt[:-2]}: /start to play {self.game}")
+            if command == "/help":
+                self._help()
+            else:
+                self.note(f"no game is running for {self.speaker_name}: "
+                          f"/start{self._usage()} to play {self.game}, /help for help")
+        elif command.startswith("/"):
+            self.note(f"{self.game} does not know {command} now: /help lists what it takes")
+        else:
+            self.note(f"{self.game} takes no message now: /help lists what it takes")
         return True
+
+    def _help(self) -> None:
+        usage = self._options()
+        self.note(f"{self.game}: /start{self._usage()} starts it for {self.speaker_name}"
+                  + (f" (options: {usage})" if usage else ""))
+        for line in ("/as NAME or /as NAME@GROUP: speak as someone else (a group chat)",
+                     "/wait SECONDS: let time pass; /sessions: the live sessions",
+                     "/diagram [FILE]: your session's state (FILE: .mmd, .dot or .svg)",
+                     "/quit (or Ctrl-D): leave; during a game /help is the game's help"):
+            self.note(line)
 
     async def _wait(self, rest: str) -> None:
         try:
@@ -266,20 +393,21 @@ class Table:
             raise ScriptError(f"/wait needs a number of seconds, got {rest!r}") from None
         if not 0 <= seconds <= 10**7:
             raise ScriptError(f"/wait needs 0 to 10000000 seconds, got {rest!r}")
+        before = self.replies
         if self.virtual is not None:
             await self.virtual.advance(seconds)
         else:
             await asyncio.sleep(seconds)
+        if self.replies == before:
+            self.note(f"{seconds:g} s passed; nothing happened")
 
     async def _start(self, message: Message, args: str) -> None:
-        import games
-
         engine = self.engine
         assert engine is not None
         try:
-            setup = games.start(self.game, message, args, seed=self.seed + self.started)
-        except ValueError as exc:
-            self.note(f"cannot start {self.game}: {exc}")
+            setup = self.spec.begin(message, args, seed=self.seed + self.started)
+        except StartError as exc:
+            self.note(str(exc))
             return
         key = engine.key(setup.kind, message)
         try:
@@ -289,25 +417,50 @@ class Table:
             return
         self.started += 1
 
+    def _speaker_key(self) -> str | None:
+        engine = self.engine
+        assert engine is not None
+        name, group = self.speaker
+        message = Message("", sender=name, group=group)
+        for kind in ("member", "group"):
+            key = engine.key(kind, message)
+            if key in engine:
+                return key
+        return None
+
     def _has_session(self, message: Message) -> bool:
         engine = self.engine
         assert engine is not None
         return any(engine.key(kind, message) in engine for kind in ("member", "group"))
 
-    def _diagram(self) -> None:
-        """Print the Mermaid diagram of the speaker's session, its state highlighted."""
-        from convo_fsm.diagram import render_live
+    def _diagram(self, path: str) -> None:
+        """The speaker's session in one line; with a FILE, its live diagram written there."""
+        from convo_fsm.diagram import EXTENSIONS, DiagramError, render_live
 
         engine = self.engine
         assert engine is not None
-        name, group = self.speaker
-        message = Message("/diagram", sender=name, group=group)
-        for kind in ("member", "group"):
-            key = engine.key(kind, message)
-            if key in engine:
-                self.say(render_live(engine, key, "mermaid"))
-                return
-        self.note(f"no game is running for {self.prompt[:-2]}: nothing to draw")
+        key = self._speaker_key()
+        if key is None:
+            self.note(f"no game is running for {self.speaker_name}: nothing to draw")
+            return
+        info = next(s for s in engine.sessions() if s.key == key)
+        left = "" if info.seconds_left is None else f", {info.seconds_left:.0f} s left"
+        if not path:
+            self.note(f"{who(key)}: {info.spec} in {info.state!r}{left}; /diagram FILE "
+                      "(.mmd, .dot, .svg) draws it")
+            return
+        formats = {suffix: fmt for fmt, suffix in EXTENSIONS.items()}
+        fmt = formats.get(Path(path).suffix.lower())
+        if fmt is None:
+            raise ScriptError(f"/diagram FILE must end in {', '.join(sorted(formats))}, "
+                              f"got {path!r}")
+        try:
+            text = render_live(engine, key, fmt)
+            Path(path).write_text(text, encoding="utf-8")
+        except (DiagramError, OSError) as exc:
+            self.note(f"cannot draw {path}: {exc}")
+            return
+        self.note(f"wrote {path}: {info.spec} in {info.state!r}{left}")
 
     def _sessions(self) -> None:
         engine = self.engine
@@ -320,15 +473,54 @@ class Table:
             self.note(f"{who(s.key)}: {s.spec} in {s.state!r}{left}")
 
     async def _restore(self, engine: Engine) -> None:
-        """Bring back this game's stored sessions; their missed timeouts fire now."""
+        """Bring back this spec's stored sessions; their missed timeouts fire now."""
         assert self.store is not None
-        stored = await self.store.list()
-        if self.virtual is not None and stored:  # virtual time resumes where it stopped
+        stored = [s for s in await self.store.list() if s.session.spec == self.spec.name]
+        if not stored:
+            return
+        if self.virtual is not None:  # virtual time resumes where it stopped
             await self.virtual.advance(max(0.0, max(s.session.updated for s in stored)
                                            - self.virtual.now()))
-        restored = await engine.restore([self.spec])
-        if restored:
-            self.note(f"restored {len(restored)} {self.game} session(s) from {self.store!r}")
+        # Said before the restore: a restored session's overdue timeout replies at once.
+        self.note(f"restoring {len(stored)} {self.game} session(s) from "
+                  f"{_where(self.store)}")
+        await engine.restore([self.spec])
+
+
+def _where(store: Store) -> str:
+    path = getattr(store, "path", None)
+    return str(path) if isinstance(path, str) else type(store).__name__
+
+
+def wrap(text: str, width: int, first: str, rest: str) -> list[str]:
+    """`text` in lines of at most `width` terminal columns (CJK characters count two),
+    broken at spaces, never inside a word (a word wider than a line gets a line of its own,
+    and CJK text without spaces breaks between characters)."""
+    def cols(s: str) -> int:
+        n = wcswidth(s)
+        return len(s) if n < 0 else n
+
+    lines: list[str] = []
+    line, used = first, cols(first)
+    fresh = True
+    for word in text.split(" "):
+        w = cols(word)
+        if not fresh and used + 1 + w > width:
+            lines.append(line)
+            line, used, fresh = rest, cols(rest), True
+        if not fresh:
+            line, used = line + " ", used + 1
+        if used + w > width and any(cols(c) == 2 for c in word):
+            for char in word:  # CJK: a break between two characters is no break in a word
+                c = cols(char)
+                if used + c > width and not fresh:
+                    lines.append(line)
+                    line, used = rest, cols(rest)
+                line, used, fresh = line + char, used + c, False
+            continue
+        line, used, fresh = line + word, used + w, False
+    lines.append(line)
+    return lines
 
 
 DEFAULT_STORE = "~/.local/state/convo-fsm/play.db"
@@ -342,34 +534,3 @@ def _default_store() -> str:
         raise StoreError(f"cannot create {str(path.parent)!r} for the default store: {exc}; "
                          "pass --store PATH or --store memory") from exc
     return str(path)
-
-
-class _Reader:
-    """Reads the terminal in a daemon thread (with `input`'s line editing) while the loop runs
-    timers. One line at a time, each with the prompt of the speaker at that moment; a daemon,
-    so a pending `input` never keeps the process alive after /quit or Ctrl-C."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._lines: asyncio.Queue[str | None] = asyncio.Queue()
-        self._wanted = threading.Event()
-        self._prompt = ""
-        threading.Thread(target=self._run, name="convo-fsm-play-stdin", daemon=True).start()
-
-    def _run(self) -> None:
-        while True:
-            self._wanted.wait()
-            self._wanted.clear()
-            try:
-                line: str | None = input(self._prompt)
-            except (EOFError, OSError):
-                line = None
-            self._loop.call_soon_threadsafe(self._lines.put_nowait, line)
-            if line is None:
-                return
-
-    async def read(self, prompt: str) -> str | None:
-        """The next line, None at the end of input."""
-        self._prompt = prompt
-        self._wanted.set()
-        return await self._lines.get()

@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         import uvicorn
 
         from convo_fsm.admin import store_app
+        from convo_fsm.admin.app import LOCAL_HOSTS
         from convo_fsm.admin.source import load_specs
     except ImportError as exc:
         return _fail(f"the admin needs its extra: pip install 'convo-fsm[admin]' ({exc})")
@@ -63,7 +64,11 @@ def run(args: argparse.Namespace) -> int:
         store = open_store(args.store)
     except StoreError as exc:
         return _fail(str(exc))
-    admin = store_app(store, specs.values(), token=args.token, read_only=args.read_only)
+    # Bound to this machine only: answer only the names it is reached by here, so a web
+    # page elsewhere cannot read the admin through a DNS name rebound to 127.0.0.1.
+    loopback = args.host in ("127.0.0.1", "localhost", "::1")
+    admin = store_app(store, specs.values(), token=args.token, read_only=args.read_only,
+                      allowed_hosts=LOCAL_HOSTS if loopback else None)
     print(f"convo-fsm admin on http://{args.host}:{args.port}/ (store {args.store})", flush=True)
     if args.read_only:
         print("read-only: no actions", flush=True)

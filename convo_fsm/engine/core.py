@@ -47,13 +47,14 @@ from convo_fsm.clock import AsyncioClock, Clock
 from convo_fsm.context import Context, Reply
 from convo_fsm.message import DEFAULT_FILTERS, Filter
 from convo_fsm.session import Session, check_data
-from convo_fsm.spec import Busy, EventError, Spec
+from convo_fsm.spec import ANY, Busy, EventError, Spec
 from convo_fsm.step import (
     Arm,
     Force,
     GuardFailed,
     Input,
     Policy,
+    Run,
     SetDeadline,
     TimerFired,
     achoose,
@@ -65,7 +66,7 @@ from .effects import Pending, finish, run
 from .supervisor import Supervisor
 from .timers import Entry, Timers
 from .tracing import HookTracer, Tracer, TraceRecord
-from .turns import Interrupted, Turn, Turns
+from .turns import Interrupted, Turn, Turns, current_task
 
 if TYPE_CHECKING:
     from convo_fsm.storage.base import Store
@@ -119,14 +120,12 @@ def _filter_error(kind: str, event: Any, exc: Exception) -> EventError:
     return EventError(f"filter {kind!r} cannot key {type(event).__name__} event {event!r}: {exc}")
 
 
-def _classify(spec: Spec, event: Any) -> str:
-    try:
-        return spec.classify(event)
-    except EventError:
-        raise
-    except Exception as exc:
-        raise EventError(f"spec {spec.name!r} cannot classify {type(event).__name__} event "
-                         f"{event!r}: {exc}") from exc
+def _classify_error(spec: Spec, event: Any, exc: Exception) -> EventError:
+    return EventError(f"spec {spec.name!r} cannot classify {type(event).__name__} event "
+                      f"{event!r}: {exc}")
+
+
+_new = tuple.__new__  # a named tuple built without its Python-level __new__ (see step.py)
 
 
 class Engine:
@@ -165,6 +164,8 @@ class Engine:
         self._specs: dict[str, Spec] = {}
         self._turns = Turns()
         self._timers = Timers(self._sessions, self.clock, self)
+        self.current: Callable[[str], Session | None] = self._sessions.get
+        self.arm: Callable[[str, Session], None] = self._timers.arm
         self._end_waiters: dict[str, list[asyncio.Future[Ended]]] = {}
         self._tasks = Supervisor(self.report)
         # Session ids: unique per start (a random base, so ids restored from a store
@@ -267,7 +268,7 @@ class Engine:
         check_data(own)
         self.register(spec)
         turn = self._turns.busy.get(key)
-        reentrant = turn is not None and turn.task is asyncio.current_task()
+        reentrant = turn is not None and turn.task is current_task()
         held: Turn | None = None
         if not reentrant:
             self._check_start(key, spec, replace)
@@ -355,8 +356,16 @@ class Engine:
                 if session is None:
                     break
                 spec = self._specs[session.spec]
-                name = _classify(spec, event)
-                candidates = spec.lookup(session.state, name)
+                try:
+                    name = spec.classify(event)
+                except EventError:
+                    raise
+                except Exception as exc:
+                    raise _classify_error(spec, event, exc) from exc
+                table = spec.tables[session.state]  # (Spec.lookup, inline: the hot path)
+                candidates = table.get(name)
+                if candidates is None:
+                    candidates = table[ANY]
                 if not candidates:
                     break
                 now = self.clock.now()
@@ -377,7 +386,7 @@ class Engine:
                     if sessions.get(key) is not session:
                         continue
                     t = chosen
-                result = step(spec, session, Input(name, event, t), now)
+                result = step(spec, session, _new(Input, (name, event, t)), now)
                 new = ctx.session = result.session
                 self._commit(key, new, event, name, session.state, now)
                 pending = run(self, key, new, result.effects, ctx)
@@ -397,14 +406,14 @@ class Engine:
         """An event for a busy key, by the spec's busy policy: the turn once it comes, or
         the event's answer: True, dropped with the busy reply (consumed); False, its session
         ended meanwhile (handed back); None, the inbox is full (handed back)."""
-        if turn.task is asyncio.current_task():
+        if turn.task is current_task():
             raise RuntimeError(f"an action of {key!r} cannot deliver to its own key: "
                                "it would wait for itself")
         spec = self._specs[session.spec]
         if spec.busy is Busy.DROP:
             self.emit(Reply(key, spec.busy_reply, event))
             return True
-        if len(turn.inbox) >= spec.queue_limit:
+        if turn.waiting() >= spec.queue_limit:
             logger.warning("inbox of %r is full (%d): event handed back", key, spec.queue_limit)
             return None
         if spec.busy is Busy.INTERRUPT:
@@ -419,11 +428,8 @@ class Engine:
         self._sessions[key] = session
 
     # -- the effect interpreter's host (effects.Host) -----------------------------------------
-    def current(self, key: str) -> Session | None:
-        return self._sessions.get(key)
-
-    def arm(self, key: str, session: Session) -> None:
-        self._timers.arm(key, session)
+    # `current(key)` and `arm(key, session)` are bound in __init__ straight to the sessions
+    # dict and the timer heap: the interpreter calls them once or twice per event.
 
     def end(self, key: str, sid: int, reason: str, error: BaseException | None = None) -> bool:
         """End the session `sid` on `key` (False: it is over already, or another lives there)."""
@@ -432,9 +438,13 @@ class Engine:
             return False
         del self._sessions[key]
         self._trace.end(key, session, reason)
-        self._turns.hand_back(key)
+        if key in self._turns.busy:
+            self._turns.hand_back(key)
+        waiters = self._end_waiters.pop(key, None) if self._end_waiters else None
+        if waiters is None and self._on_end is None:
+            return True
         ended = Ended(session, reason, error)
-        for waiter in self._end_waiters.pop(key, ()):
+        for waiter in waiters or ():
             if not waiter.done():
                 waiter.set_result(ended)
         if self._on_end is not None:
@@ -532,12 +542,18 @@ class Engine:
         name = "warning" if warning else "timeout"
         new = result.session
         self._commit(key, new, None, name, session.state, now)
-        ctx = Context(new, None, name, now, self.emit)
-        pending = run(self, key, new, result.effects, ctx)
+        effects = result.effects
+        ctx = None  # most timeouts run no action: no context for them
+        for effect in effects:
+            if type(effect) is Run:
+                ctx = Context(new, None, name, now, self.emit)
+                break
+        pending = run(self, key, new, effects, ctx)
         if pending is not None:
+            assert ctx is not None
             if turn is None:
                 turn = self._turns.take_free(key)
-            self._detach(key, new, result.effects, ctx, turn, pending)
+            self._detach(key, new, effects, ctx, turn, pending)
             return _DETACHED
         return _FIRED
 
@@ -546,7 +562,7 @@ class Engine:
         """The rest of a timer's step, from an action that must be awaited, in a task that
         holds the turn: interruptible from now on, like any action."""
         async def rest() -> None:
-            task = asyncio.current_task()
+            task = current_task()
             try:
                 await finish(self, key, session, effects, ctx, turn, pending)
                 if self._store is not None:
@@ -641,7 +657,7 @@ class Engine:
         with their inbox lengths, timer `heap` entries (outdated ones included), keys `waiting`
         on `wait_ended`, and supervised background `tasks` (sends, timers, writes)."""
         return {"sessions": len(self._sessions),
-                "busy": {k: len(t.inbox) for k, t in self._turns.busy.items()},
+                "busy": {k: t.waiting() for k, t in self._turns.busy.items()},
                 "heap": len(self._timers), "waiting": tuple(self._end_waiters),
                 "tasks": len(self._tasks)}
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 __all__ = ["ActionCancelled", "Interrupted", "Turn", "Turns"]
@@ -41,10 +42,14 @@ class Turn:
 
     def __init__(self) -> None:
         # (future, wants_session): events want their session; starts and timers the turn.
-        self.inbox: deque[tuple[asyncio.Future[bool], bool]] = deque()
+        # Made on the first waiter: most turns are taken and released with nobody waiting.
+        self.inbox: deque[tuple[asyncio.Future[bool], bool]] | None = None
         self.task: asyncio.Task[Any] | None = None
         self.cancel_requested = False
         self.cancelling = 0
+
+    def waiting(self) -> int:
+        return 0 if self.inbox is None else len(self.inbox)
 
 
 class Turns:
@@ -62,6 +67,8 @@ class Turns:
                 front: bool = False) -> asyncio.Future[bool]:
         """A place in the busy key's inbox, now: `take(..., place=)` waits on it."""
         fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        if turn.inbox is None:
+            turn.inbox = deque()
         if front:
             turn.inbox.appendleft((fut, wants_session))
         else:
@@ -83,14 +90,14 @@ class Turns:
             if fut.done() and not fut.cancelled() and fut.result():
                 self.release(key, turn)  # we were handed the turn as we were cancelled
             else:
-                with contextlib.suppress(ValueError):  # free its place: inboxes are bounded
-                    turn.inbox.remove((fut, wants_session))
+                with contextlib.suppress(ValueError, AttributeError):  # free its place
+                    turn.inbox.remove((fut, wants_session))  # type: ignore[union-attr]
             raise
         return turn if granted else None
 
     def release(self, key: str, turn: Turn) -> None:
         inbox = turn.inbox
-        while inbox:
+        while inbox:  # (None or empty: nobody waits)
             fut, _ = inbox.popleft()
             if not fut.done():
                 fut.set_result(True)
@@ -106,7 +113,7 @@ class Turns:
         if turn is None:
             return
         kept: deque[tuple[asyncio.Future[bool], bool]] = deque()
-        for fut, wants_session in turn.inbox:
+        for fut, wants_session in turn.inbox or ():
             if not wants_session:
                 kept.append((fut, wants_session))
             elif not fut.done():
@@ -117,28 +124,61 @@ class Turns:
     @staticmethod
     def interrupt(turn: Turn) -> None:
         task = turn.task
-        if task is not None and task is not asyncio.current_task() and not turn.cancel_requested:
+        if task is not None and task is not current_task() and not turn.cancel_requested:
             turn.cancel_requested = True
             task.cancel()
 
     @staticmethod
     async def wait(awaitable: Awaitable[Any], turn: Turn | None) -> Any:
         """Await a guard's or action's `awaitable`, interruptibly when it holds `turn`."""
-        task = asyncio.current_task()
+        task = current_task()
         if turn is None or task is None:
             return await awaitable
         turn.task, turn.cancelling = task, task.cancelling()
         try:
             return await awaitable
         except asyncio.CancelledError:
-            if turn.cancel_requested and task.uncancel() <= turn.cancelling:
-                turn.cancel_requested = False
-                raise Interrupted from None
-            if task.cancelling() > turn.cancelling:
-                raise  # the caller is being cancelled
-            raise ActionCancelled("raised CancelledError without being cancelled") from None
+            raise judge(turn, task) from None
         finally:
-            turn.task = None
-            if turn.cancel_requested:  # it swallowed our CancelledError and returned
-                turn.cancel_requested = False
-                task.uncancel()
+            done(turn, task)
+
+
+# The rule of an interruptible await, in two parts, so that `effects.finish` (the per-event
+# path) can await an action with no extra coroutine between: set `turn.task` and
+# `turn.cancelling` before, then on CancelledError `raise judge(...)`, finally `done(...)`.
+def judge(turn: Turn, task: asyncio.Task[Any]) -> BaseException:
+    """What a CancelledError out of the awaited guard or action means: `Interrupted` (the
+    engine's own cut), the CancelledError again (the caller is being cancelled), or
+    `ActionCancelled` (nobody cancelled: the action raised it by itself)."""
+    if turn.cancel_requested and task.uncancel() <= turn.cancelling:
+        turn.cancel_requested = False
+        return Interrupted()
+    if task.cancelling() > turn.cancelling:
+        return asyncio.CancelledError()
+    return ActionCancelled("raised CancelledError without being cancelled")
+
+
+def done(turn: Turn, task: asyncio.Task[Any]) -> None:
+    turn.task = None
+    if turn.cancel_requested:  # it swallowed our CancelledError and returned
+        turn.cancel_requested = False
+        task.uncancel()
+
+
+def _current_task_lookup() -> Callable[[], asyncio.Task[Any] | None]:
+    """`asyncio.current_task`, or on Pythons where it is written in Python (3.11) the same
+    lookup without its frame: it runs once per delivered event."""
+    found = asyncio.current_task
+    tasks = getattr(asyncio.tasks, "_current_tasks", None)
+    running = getattr(asyncio.events, "_get_running_loop", None)
+    if inspect.isbuiltin(found) or not isinstance(tasks, dict) or running is None:
+        return found
+    get = tasks.get
+
+    def current_task() -> asyncio.Task[Any] | None:
+        return get(running())
+
+    return current_task
+
+
+current_task = _current_task_lookup()

@@ -14,8 +14,10 @@ event, delivered again, is handled again and its replies are sent again.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
+import socket
 import sqlite3
 from pathlib import Path
 
@@ -46,7 +48,15 @@ CREATE TABLE IF NOT EXISTS sessions (
 CREATE INDEX IF NOT EXISTS sessions_due ON sessions (due) WHERE due IS NOT NULL;
 CREATE TABLE IF NOT EXISTS revision (id INTEGER PRIMARY KEY CHECK (id = 1), rev INTEGER NOT NULL);
 INSERT OR IGNORE INTO revision (id, rev) VALUES (1, 0);
+CREATE TABLE IF NOT EXISTS owner (id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER NOT NULL,
+                                  host TEXT NOT NULL);
 """
+
+
+def _text(value: object) -> str:
+    # Text columns are read as bytes (see __init__): a row that is not valid UTF-8 must not
+    # stop a whole listing; its key is shown with replacement characters.
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 class SqliteStore:
@@ -60,29 +70,61 @@ class SqliteStore:
         try:
             # Autocommit mode: every write below is its own explicit transaction.
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
+            self._db.text_factory = bytes
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open SQLite store {self.path!r}: {exc}") from exc
+        self._lock: int | None = None
 
     def __repr__(self) -> str:
         return f"<SqliteStore {self.path!r}>"
 
-    @staticmethod
-    def _row(body: str, fp: str, rev: int) -> Stored:
-        return Stored(decode_session(body), fp, rev)
+    # -- one engine per file -------------------------------------------------------------------
+    def claim(self) -> None:
+        """Make this store the engine's own: a second engine on the same file, in this process
+        or another, is refused with `StoreError` (two engines would fork the sessions).
+        Readers such as `convo-fsm sessions` do not claim. Released by `release` (or when the
+        process ends: the lock is the kernel's)."""
+        if self.path == ":memory:" or self._lock is not None:
+            return
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            row = self._db.execute("SELECT pid, host FROM owner WHERE id = 1").fetchone()
+            who = "" if row is None else f" (pid {row[0]} on {_text(row[1])})"
+            raise StoreError(f"SQLite store {self.path!r} is in use by another engine{who}: one "
+                             "engine per file (for several workers use Redis)") from None
+        self._lock = fd
+        self._db.execute("INSERT OR REPLACE INTO owner (id, pid, host) VALUES (1, ?, ?)",
+                         (os.getpid(), socket.gethostname()))
+
+    def release(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)  # closing the descriptor drops the flock
+            self._lock = None
 
     @staticmethod
-    def _rows(rows: list[tuple[str, str, str, int]]) -> list[Stored]:
+    def _row(body: bytes, fp: bytes, rev: int) -> Stored:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise StoreError(f"stored session is not valid UTF-8: {exc}") from exc
+        return Stored(decode_session(text), _text(fp), rev)
+
+    def _rows(self, rows: list[tuple[bytes, bytes, bytes, int]]) -> list[Stored]:
         # A record that cannot be read is reported and skipped: one bad row must not
         # stop a restart (`convo-fsm sessions --stop KEY` removes it).
         out = []
         for key, body, fp, rev in rows:
             try:
-                out.append(Stored(decode_session(body), fp, rev))
+                out.append(self._row(body, fp, rev))
             except StoreError as exc:
-                logger.error("SQLite store: skipping unreadable session %r: %s", key, exc)
+                logger.warning("SQLite store %r: skipping unreadable session %r: %s",
+                               self.path, _text(key), exc)
         return out
 
     async def load(self, key: str) -> Stored | None:
@@ -136,4 +178,5 @@ class SqliteStore:
         return self._rows(rows.fetchall())
 
     async def close(self) -> None:
+        self.release()
         self._db.close()

@@ -48,7 +48,21 @@ from convo_fsm.context import Context
 from convo_fsm.engine import Ended, Engine, SessionExists, TraceRecord
 from convo_fsm.message import Message
 from convo_fsm.session import Session
-from convo_fsm.spec import ANY, KEEP, STOP, Busy, EventError, On, Spec, State, Target, Timeout
+from convo_fsm.spec import (
+    ANY,
+    BACK,
+    KEEP,
+    STOP,
+    Busy,
+    EventError,
+    On,
+    Spec,
+    StartError,
+    State,
+    Target,
+    Timeout,
+    When,
+)
 
 __all__ = ["Harness", "InjectedFault", "conversation_machine", "specs"]
 
@@ -283,10 +297,24 @@ class Harness:
     def message(self, user: str, text: str, group: str | None) -> Message:
         return Message(text, sender=user, group=group)
 
-    def start(self, user: str, group: str | None, kind: str, replace: bool) -> None:
-        event = self.message(user, "/start", group)
+    def start(self, user: str, group: str | None, kind: str, replace: bool,
+              text: str = "/start") -> None:
+        """Start a session for `user`: with the machine's `data` factory, keyed by `kind`;
+        otherwise as the spec declares (`Spec.begin`: its data and kind from `text`'s
+        arguments; a refused start, `StartError`, is counted and starts nothing)."""
+        event = self.message(user, text, group)
+        if self.data is not None:
+            data = dict(self.data(event))
+        else:
+            try:
+                opening = self.spec.begin(event, seed=self.stats.get("rule_start", 0))
+            except StartError:
+                self.count("start_refused")
+                return
+            data = opening.data
+            if self.spec.start is not None:
+                kind = opening.kind
         key = self.engine.key(kind, event)
-        data = {} if self.data is None else dict(self.data(event))
         task = self.loop.create_task(self.engine.start(self.spec, key, data=data, event=event,
                                                        replace=replace))
         self.starts.append((key, task))
@@ -513,7 +541,9 @@ def _instrument(spec: Spec, harness: Harness) -> Spec:
         timeout = s.timeout
         if timeout is not None:
             timeout = attrs.evolve(timeout, action=_wrap(timeout.action, harness),
-                                   warn=_wrap(timeout.warn, harness))
+                                   warn=_wrap(timeout.warn, harness),
+                                   when=tuple(attrs.evolve(w, action=_wrap(w.action, harness))
+                                              for w in timeout.when))
         return attrs.evolve(s, on=tuple(on(t) for t in s.on), timeout=timeout,
                             enter=_wrap(s.enter, harness), exit=_wrap(s.exit, harness))
 
@@ -543,8 +573,10 @@ def conversation_machine(
 ) -> type[RuleBasedStateMachine]:
     """A hypothesis `RuleBasedStateMachine` exercising `spec` (or specs drawn from a strategy).
 
-    `data(start_event)` gives each new session's data (a game's start options); `texts` adds
-    messages worth sending (answers, commands with arguments) to the spec's own alphabet;
+    Sessions start as the spec declares (`Spec.start`, from start texts drawn from "/start"
+    and the `texts` that begin with "/start "), or with `data(start_event)` as their data
+    when given; `texts` adds messages worth sending (answers, commands with arguments) to the
+    spec's own alphabet;
     `allow_errors` tolerates exceptions from the spec's own actions (not only injected
     ones). Use `conversation_machine(...).TestCase` as a test class.
     """
@@ -552,6 +584,7 @@ def conversation_machine(
     user_st = st.sampled_from(tuple(users))
     group_st = st.sampled_from(tuple(groups))
     kind_st = st.sampled_from(tuple(kinds))
+    start_text_st = st.sampled_from(("/start", *(t for t in texts if t.startswith("/start "))))
 
     class ConversationMachine(RuleBasedStateMachine):
         def __init__(self) -> None:
@@ -574,9 +607,11 @@ def conversation_machine(
         def key(self, user: str, group: str | None, kind: str) -> str:
             return self.harness.engine.key(kind, Message("k", sender=user, group=group))
 
-        @rule(user=user_st, group=group_st, kind=kind_st, replace=st.booleans())
-        def start(self, user: str, group: str | None, kind: str, replace: bool) -> None:
-            self.harness.start(user, group, kind, replace)
+        @rule(user=user_st, group=group_st, kind=kind_st, replace=st.booleans(),
+              text=start_text_st)
+        def start(self, user: str, group: str | None, kind: str, replace: bool,
+                  text: str) -> None:
+            self.harness.start(user, group, kind, replace, text)
 
         @rule(user=user_st, group=group_st, pick=st.data())
         def send(self, user: str, group: str | None, pick: st.DataObject) -> None:
@@ -710,6 +745,8 @@ def specs(
     actions: bool = True,
     timeouts: bool = True,
     warnings: bool = True,
+    guarded_timeouts: bool = True,
+    back: bool = True,
     any_state: bool = True,
     policies: bool = True,
     name: str = "random",
@@ -717,10 +754,11 @@ def specs(
     """Random valid specs: states (a chain `next` keeps each reachable and gives each an exit),
     transitions on `events` and `ANY` to states, `KEEP` or `STOP`, text and data guards,
     sync and async actions, enter/exit actions, timeouts (to a state, `KEEP` or `STOP`) with
-    warnings, any-state transitions, final states and every busy policy."""
+    warnings and guarded branches (`When`, on the data guard), `BACK` targets, any-state
+    transitions, final states and every busy policy."""
     n = draw(st.integers(1, max_states), label="states")
     names = [f"s{i}" for i in range(n)]
-    targets: list[Target] = [*names, KEEP, STOP]
+    targets: list[Target] = [*names, KEEP, STOP, *([BACK] if back else [])]
     guard_pool: tuple[Callable[[Context], bool], ...] = (
         (TEXT_GUARDS if guards else ()) + (DATA_GUARDS if data_guards else ()))
     event_pool = [*events, ANY]
@@ -753,9 +791,14 @@ def specs(
             warn_before = (draw(st.sampled_from([0.25, 0.5])) * after
                            if warnings and draw(st.booleans()) else None)
             timeout_targets: list[Target] = [*names, KEEP, STOP]
+            when: list[When] = []
+            if guarded_timeouts and data_guards:
+                when = [When(draw(st.sampled_from(timeout_targets)), guard=counter_odd,
+                             action=maybe_action())
+                        for _ in range(draw(st.integers(0, 2)))]
             timeout = Timeout(after, draw(st.sampled_from(timeout_targets)),
                               action=maybe_action(), warn_before=warn_before,
-                              warn=say_where if warn_before is not None else None)
+                              warn=say_where if warn_before is not None else None, when=when)
         states.append(State(state_name, on=on, timeout=timeout, enter=maybe_action(),
                             exit=maybe_action()))
     everywhere: list[On] = []

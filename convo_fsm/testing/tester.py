@@ -36,16 +36,24 @@ class Replies(list[str]):
 class ConversationTester:
     """One engine on a virtual clock, one spec, users by name.
 
-    `kind` is the engine filter that keys sessions ("member": one per user, per chat;
+    A session starts the way the spec declares (`Spec.start`): the start text's arguments
+    (`/start 1-1000 10`) parsed into its first data, keyed by the declared kind; `seed` is
+    the first start's seed (each later start gets the next one). `kind` is the engine filter
+    that keys sessions when the spec does not choose ("member": one per user, per chat;
     "group": one per chat). `filters` replaces the engine's filters if given.
     """
 
-    def __init__(self, spec: Spec, *, kind: str = "member", platform: str = "local",
-                 start: float = 0.0, filters: Mapping[str, Filter] | None = None) -> None:
+    def __init__(self, spec: Spec, *, kind: str | None = None, platform: str = "local",
+                 start: float = 0.0, filters: Mapping[str, Filter] | None = None,
+                 seed: int = 0) -> None:
         if not isinstance(spec, Spec):
             raise TypeError(f"ConversationTester needs a Spec, got {type(spec).__name__}")
         self.spec = spec
-        self.kind = kind
+        declared = spec.start.kind if spec.start is not None else None
+        self.kind = kind or (declared if isinstance(declared, str) else "member")
+        self.seed = seed
+        self.started = 0
+        self._kinds: dict[tuple[str, str | None], str] = {}
         self.platform = platform
         self.clock = VirtualClock(start)
         self.transcript = Transcript()
@@ -62,18 +70,31 @@ class ConversationTester:
         return Message(text, sender=user, group=group, platform=self.platform)
 
     def key(self, user: str, group: str | None = None, kind: str | None = None) -> str:
-        """The session key `user` (in `group`) has under filter `kind` (default: the tester's)."""
-        return self.engine.key(kind or self.kind, self.message(user, "", group))
+        """The session key `user` (in `group`) has under filter `kind` (default: the kind the
+        spec chose at their last start, else the tester's)."""
+        kind = kind or self._kinds.get((user, group), self.kind)
+        return self.engine.key(kind, self.message(user, "", group))
 
     # -- acting ----------------------------------------------------------------------------
     async def start(self, user: str, text: str = "/start", *, group: str | None = None,
                     data: Mapping[str, Any] | None = None, kind: str | None = None,
                     replace: bool = False) -> Replies:
-        """Start the spec for `user` (their start message is `text`); the replies it sent."""
+        """Start the spec for `user` (their start message is `text`, whose arguments the
+        spec's `start` parses: `StartError` if they are bad); the replies it sent. `data`
+        skips the parsing and starts with that data."""
         mark = len(self.sent)
         event = self.message(user, text, group)
-        await self.engine.start(self.spec, self.key(user, group, kind), data=data, event=event,
-                                replace=replace)
+        chosen = None
+        if data is None:
+            opening = self.spec.begin(event, seed=self.seed + self.started)
+            data = opening.data
+            if kind is None and self.spec.start is not None:
+                chosen = kind = opening.kind
+        key = self.key(user, group, kind)
+        await self.engine.start(self.spec, key, data=data, event=event, replace=replace)
+        self.started += 1
+        if chosen is not None:  # later calls for this user find the session the spec keyed
+            self._kinds[(user, group)] = chosen
         return self._since(mark, True)
 
     async def say(self, user: str, text: str, *, group: str | None = None) -> Replies:

@@ -309,11 +309,16 @@ async def areplay(transcript: Transcript | str | Path, spec: Spec | Mapping[str,
             elif kind == "stop":
                 engine.stop(key, str(record.get("reason")))
             elif key in engine:  # force / deadline on a live session, as recorded
-                if kind == "force":
-                    engine.force(key, str(record.get("to")))
-                else:
-                    deadline = record.get("deadline")
-                    engine.set_deadline(key, None if deadline is None else float(deadline))
+                try:
+                    if kind == "force":
+                        engine.force(key, str(record.get("to")))
+                    else:
+                        deadline = record.get("deadline")
+                        engine.set_deadline(key, None if deadline is None else float(deadline))
+                except (ValueError, TypeError, LookupError) as exc:  # a state or time the
+                    # spec cannot take: the recording is not of this spec, or was edited
+                    raise TranscriptError(f"line {line}: cannot replay this {kind}: "
+                                          f"{exc}") from None
             await _settle()
         await advance_to(expected[-1]["at"])
         await _settle()

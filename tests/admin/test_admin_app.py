@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
@@ -25,8 +24,11 @@ def client(admin: AdminApp) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=admin), base_url=ORIGIN)
 
 
+Web = tuple[Kit, AdminApp, httpx.AsyncClient]
+
+
 @pytest.fixture
-async def web(kit: Kit) -> AsyncIterator[tuple[Kit, AdminApp, httpx.AsyncClient]]:
+async def web(kit: Kit) -> AsyncIterator[Web]:
     admin = app(kit.engine, metrics=kit.metrics, transcript=kit.transcript, token=TOKEN)
     async with client(admin) as c:
         yield kit, admin, c
@@ -45,7 +47,7 @@ async def csrf_of(c: httpx.AsyncClient, key: str) -> str:
 
 
 # -- escaping ----------------------------------------------------------------------------------
-async def test_every_page_shows_what_a_chat_user_wrote_as_text(web: Any) -> None:
+async def test_every_page_shows_what_a_chat_user_wrote_as_text(web: Web) -> None:
     kit, _, c = web
     keys = [await kit.start(f"{XSS[0]}", note=XSS[1]), await kit.start(f"{XSS[1]}")]
     assert await kit.say(XSS[0], XSS[1])  # a message kept in data and the transcript
@@ -70,7 +72,7 @@ async def test_every_page_shows_what_a_chat_user_wrote_as_text(web: Any) -> None
 
 
 # -- who may act ------------------------------------------------------------------------------
-async def test_an_action_without_the_token_is_refused_and_changes_nothing(web: Any) -> None:
+async def test_an_action_without_the_token_is_refused_and_changes_nothing(web: Web) -> None:
     kit, _, c = web
     key = await kit.start("alice")
     for headers in ({}, {"origin": ORIGIN}, {"authorization": "Bearer wrong-token"}):
@@ -83,7 +85,7 @@ async def test_an_action_without_the_token_is_refused_and_changes_nothing(web: A
     assert 'id="login"' in page.text and 'value=""' in page.text  # no CSRF token to use
 
 
-async def test_a_logged_in_form_post_needs_its_csrf_token_and_this_origin(web: Any) -> None:
+async def test_a_logged_in_form_post_needs_its_csrf_token_and_this_origin(web: Web) -> None:
     kit, _, c = web
     key = await kit.start("alice")
     r = await login(c)
@@ -112,13 +114,13 @@ async def test_a_logged_in_form_post_needs_its_csrf_token_and_this_origin(web: A
     assert 'id="ended"' in page.text and 'id="ended" hidden' not in page.text
 
 
-async def test_a_cross_site_login_is_refused(web: Any) -> None:
+async def test_a_cross_site_login_is_refused(web: Web) -> None:
     _, _, c = web
     r = await c.post("/login", data={"token": TOKEN}, headers={"origin": "http://evil.test"})
     assert r.status_code == 403 and "set-cookie" not in r.headers
 
 
-async def test_the_bearer_token_acts_without_a_cookie(web: Any) -> None:
+async def test_the_bearer_token_acts_without_a_cookie(web: Web) -> None:
     kit, _, c = web
     key = await kit.start("alice")
     r = await c.post("/act/force", data={"key": key, "state": "reminded"},
@@ -148,7 +150,7 @@ async def test_a_generated_token_is_long_and_random(kit: Kit) -> None:
         app(kit.engine, token="short")
 
 
-async def test_login_redirects_only_to_this_server(web: Any) -> None:
+async def test_login_redirects_only_to_this_server(web: Web) -> None:
     _, _, c = web
     for back in ("//evil.test/", "http://evil.test/", "/\\evil.test"):
         r = await c.post("/login", data={"token": TOKEN, "back": back},
@@ -157,7 +159,7 @@ async def test_login_redirects_only_to_this_server(web: Any) -> None:
 
 
 # -- acts -------------------------------------------------------------------------------------
-async def test_force_offers_and_accepts_only_declared_states(web: Any) -> None:
+async def test_force_offers_and_accepts_only_declared_states(web: Web) -> None:
     kit, _, c = web
     key = await kit.start("alice")
     await login(c)
@@ -177,7 +179,7 @@ async def test_force_offers_and_accepts_only_declared_states(web: Any) -> None:
     assert kit.engine.session(key) is None  # a final state ends it
 
 
-async def test_the_deadline_can_be_extended_set_and_removed(web: Any) -> None:
+async def test_the_deadline_can_be_extended_set_and_removed(web: Web) -> None:
     kit, _, c = web
     key = await kit.start("alice")
     await kit.clock.advance(20)  # 40 s left in "asking"
@@ -206,7 +208,7 @@ async def test_the_deadline_can_be_extended_set_and_removed(web: Any) -> None:
     assert kit.engine.session(key) is not None  # no deadline: nothing fired
 
 
-async def test_acting_on_a_key_without_a_session_says_so(web: Any) -> None:
+async def test_acting_on_a_key_without_a_session_says_so(web: Web) -> None:
     _, _, c = web
     r = await c.post("/act/stop", data={"key": "nobody"},
                      headers={"authorization": f"Bearer {TOKEN}"})
@@ -214,7 +216,7 @@ async def test_acting_on_a_key_without_a_session_says_so(web: Any) -> None:
 
 
 # -- the list ---------------------------------------------------------------------------------
-async def test_sessions_are_searched_sorted_by_time_left_and_paginated(web: Any) -> None:
+async def test_sessions_are_searched_sorted_by_time_left_and_paginated(web: Web) -> None:
     kit, _, c = web
     keys = [await kit.start(f"user{i:03d}") for i in range(120)]
     now = kit.clock.now()
@@ -244,7 +246,7 @@ async def test_sessions_are_searched_sorted_by_time_left_and_paginated(web: Any)
 
 # -- diagrams ---------------------------------------------------------------------------------
 @needs_dot
-async def test_the_session_page_lights_its_state_and_the_overview_counts(web: Any) -> None:
+async def test_the_session_page_lights_its_state_and_the_overview_counts(web: Web) -> None:
     kit, _, c = web
     keys = [await kit.start(f"u{i}") for i in range(3)]
     kit.engine.force(keys[0], "reminded")
@@ -265,3 +267,62 @@ async def test_the_session_page_lights_its_state_and_the_overview_counts(web: An
     assert (await c.get("/diagram/live", params={"spec": "quiz", "state": "x"})).status_code \
         == 404
     assert (await c.get("/diagram/heat", params={"spec": "nope"})).status_code == 404
+
+
+# -- mounting ---------------------------------------------------------------------------------
+async def test_mounted_under_a_prefix_every_link_form_and_redirect_keeps_it(kit: Kit) -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Mount, Route
+
+    key = await kit.start("alice")
+    admin = app(kit.engine, metrics=kit.metrics, token=TOKEN)
+    bot = Starlette(routes=[Route("/", lambda r: PlainTextResponse("the bot")),
+                            Mount("/admin", admin)])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=bot),
+                                 base_url=ORIGIN) as c:
+        assert (await c.get("/")).text == "the bot"
+        overview = (await c.get("/admin/")).text
+        links = re.findall(r'(?:href|action)="([^"]+)"', overview)
+        assert links and all(link.startswith("/admin/") for link in links), links
+        assert 'const ROOT = "/admin";' in overview
+        listing = (await c.get("/admin/sessions")).text
+        assert f'href="/admin/session?key={key.replace(":", "%3A")}"' in listing
+        r = await c.post("/admin/login", data={"token": TOKEN, "back": "/sessions"},
+                         headers={"origin": ORIGIN})
+        assert r.status_code == 303 and r.headers["location"] == "/admin/sessions"
+        assert "path=/admin" in r.headers["set-cookie"].lower()
+        page = await c.get("/admin/session", params={"key": key})
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert csrf is not None
+        r = await c.post("/admin/act/stop", data={"key": key, "csrf": csrf.group(1)},
+                         headers={"origin": ORIGIN})
+        assert r.status_code == 303 and r.headers["location"].startswith("/admin/session?")
+        assert kit.engine.session(key) is None
+
+
+async def test_no_route_serves_files(web: Web) -> None:
+    _, admin, c = web
+    paths = sorted({getattr(r, "path", "") for r in admin.asgi.routes})
+    assert paths == ["/", "/act/deadline", "/act/force", "/act/stop", "/diagram/heat",
+                     "/diagram/live", "/events/overview", "/events/session", "/login",
+                     "/logout", "/metrics", "/session", "/sessions"]
+    for url in ("/diagram/heat?spec=../../etc/passwd", "/diagram/live?spec=/etc/passwd&state=x",
+                "/static/../../etc/passwd", "/templates/base.html"):
+        r = await c.get(url)
+        assert r.status_code == 404 and "root:" not in r.text
+
+
+async def test_allowed_hosts_refuse_a_rebound_dns_name(kit: Kit) -> None:
+    from convo_fsm.admin import LOCAL_HOSTS
+
+    await kit.start("alice")
+    admin = app(kit.engine, token=TOKEN, allowed_hosts=LOCAL_HOSTS)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=admin),
+                                 base_url="http://127.0.0.1:8377") as c:
+        assert (await c.get("/sessions")).status_code == 200
+        assert (await c.get("/sessions", headers={"host": "localhost:8377"})).status_code == 200
+        evil = await c.get("/sessions", headers={"host": "rebound.evil.test"})
+        assert evil.status_code == 400 and "local:user:alice" not in evil.text
+        assert (await c.get("/metrics", headers={"host": "rebound.evil.test"})).status_code \
+            == 400

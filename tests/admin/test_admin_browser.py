@@ -99,6 +99,8 @@ async def site(driver: Any) -> AsyncIterator[tuple[Kit, Browser]]:
 
 LIT = "const g = document.querySelector('#diagram g.node.state.current'); " \
       "return g && g.dataset.state;"
+LIT_IS = "const g = document.querySelector('#diagram g.node.state.current'); " \
+         "return g !== null && g.dataset.state === arguments[0];"
 
 
 async def test_the_admin_in_a_real_browser(site: Any, tmp_path: Path) -> None:
@@ -125,6 +127,15 @@ async def test_the_admin_in_a_real_browser(site: Any, tmp_path: Path) -> None:
     await b.no_alert()
     out = shots(tmp_path)
     await b(b.d.save_screenshot, str(out / "admin-overview.png"))
+    # The overview follows the engine too: a new session, and one moved on.
+    late = await kit.start("late")
+    kit.engine.force(late, "reminded")
+    assert await b.until("""return document.getElementById('total').textContent === '8' &&
+        document.querySelector('.spec td.count[data-state="reminded"]').textContent === '3'""")
+    assert await b.until("""const g = document.querySelector(
+        '.spec g.node.state[data-state="reminded"]');
+        return g && g.textContent.includes('3 live')""")
+    kit.engine.stop(late)
 
     # The list shows the user's key as text.
     await b.open("/sessions?q=script")
@@ -148,7 +159,7 @@ async def test_the_admin_in_a_real_browser(site: Any, tmp_path: Path) -> None:
     await b.js("window.__same_page = 1")
     assert await kit.say(XSS[0], "/next")
     assert await b.until("return document.getElementById('state').textContent === 'reminded'")
-    assert await b.until(LIT) == "reminded"
+    assert await b.until(LIT_IS, "reminded")  # the new diagram, fetched by the page
     assert await b.js("return window.__same_page") == 1  # not reloaded
     assert await b.js("return document.getElementById('history').textContent") \
         == "asking → reminded"

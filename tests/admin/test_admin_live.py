@@ -8,16 +8,18 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from admin_kit import QUIZ, Kit, serving
 
 from convo_fsm import Engine
-from convo_fsm.admin import app, store_app
-from convo_fsm.storage import SqliteStore, WallClock
+from convo_fsm.admin import StoreSource, app, store_app
+from convo_fsm.storage import RedisStore, SqliteStore, Store, WallClock
 
 
 async def events(lines: AsyncIterator[str]) -> AsyncIterator[dict[str, Any]]:
@@ -48,15 +50,24 @@ async def test_a_state_change_made_by_the_engine_is_pushed_to_the_page(tmp_path:
             assert await anext(stream) == {"alive": False}
 
 
-async def test_the_store_mode_reads_and_acts_on_stored_records(tmp_path: Path) -> None:
-    path = tmp_path / "s.db"
-    store = SqliteStore(path)
-    engine = Engine(store=store, clock=WallClock())
+@pytest.fixture(params=["sqlite", "redis"])
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Store]:
+    """A function opening the same store again (a new connection each time)."""
+    if request.param == "sqlite":
+        return lambda: SqliteStore(tmp_path / "s.db")
+    url = request.getfixturevalue("admin_redis_url")
+    prefix = f"admin-test:{uuid.uuid4().hex[:12]}:"
+    return lambda: RedisStore.from_url(url, prefix=prefix)
+
+
+async def test_the_store_mode_reads_and_acts_on_stored_records(
+        open_store: Callable[[], Store]) -> None:
+    engine = Engine(store=open_store(), clock=WallClock())
     for name in ("alice", "bob", "carol"):
         await engine.start(QUIZ, f"local:user:{name}")
     engine.force("local:user:bob", "reminded")
     await engine.close()  # sessions stay stored
-    admin = store_app(SqliteStore(path), [QUIZ], token="store-admin-token")
+    admin = store_app(open_store(), [QUIZ], token="store-admin-token")
     auth = {"authorization": "Bearer store-admin-token"}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=admin),
                                  base_url="http://t") as c:
@@ -77,7 +88,10 @@ async def test_the_store_mode_reads_and_acts_on_stored_records(tmp_path: Path) -
         r = await c.post("/act/deadline", data={"key": "local:user:bob", "mode": "set",
                                                 "seconds": "500"}, headers=auth)
         assert r.status_code == 303
-    fresh = SqliteStore(path)
+        after = (await c.get("/sessions")).text  # our own acts show at once
+        assert "2</span> sessions" in after and "local:user:alice" not in after
+        assert after.index("local:user:carol") < after.index("local:user:bob")
+    fresh = open_store()
     stored = {s.session.key: s.session for s in await fresh.list()}
     assert sorted(stored) == ["local:user:bob", "local:user:carol"]
     assert stored["local:user:carol"].state == "reminded"
@@ -89,6 +103,29 @@ async def test_the_store_mode_reads_and_acts_on_stored_records(tmp_path: Path) -
     assert engine.session("local:user:carol").state == "reminded"  # type: ignore[union-attr]
     assert engine.session("local:user:alice") is None
     await engine.close()
+
+
+async def test_a_store_listing_older_than_max_age_is_served_while_it_is_reread(
+        tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    writer = Engine(store=SqliteStore(path), clock=WallClock())
+    await writer.start(QUIZ, "local:user:a")
+    now = [100.0]
+    source = StoreSource(SqliteStore(path), [QUIZ], max_age=1.0, monotonic=lambda: now[0])
+    assert [s.key for s in await source.rows()] == ["local:user:a"]
+    await writer.start(QUIZ, "local:user:b")  # written by someone else (a running bot)
+    assert [s.key for s in await source.rows()] == ["local:user:a"]  # fresh enough: kept
+    assert source._refreshing is None
+    now[0] += 1.5
+    first = [s.key for s in await source.rows()]  # the old listing, a re-read started
+    assert first == ["local:user:a"]
+    assert source._refreshing is not None
+    await source._refreshing
+    assert sorted(s.key for s in await source.rows()) == ["local:user:a", "local:user:b"]
+    await writer.start(QUIZ, "local:user:c")
+    now[0] += 60  # too old to serve: read again first
+    assert len(list(await source.rows())) == 3
+    await writer.close()
 
 
 def test_serve_binds_to_localhost_and_prints_the_token_once(tmp_path: Path) -> None:
@@ -107,6 +144,13 @@ def test_serve_binds_to_localhost_and_prints_the_token_once(tmp_path: Path) -> N
     bad = subprocess.run([sys.executable, "-m", "convo_fsm", "serve", "--store",
                           "ftp://x"], capture_output=True, text=True, timeout=30)
     assert bad.returncode == 2 and "unknown store URL" in bad.stderr
+    bad = subprocess.run([sys.executable, "-m", "convo_fsm", "serve", "--store", str(path),
+                          "--spec", "no_such_module:SPEC"], capture_output=True, text=True,
+                         timeout=30)
+    assert bad.returncode == 2 and "--spec 'no_such_module:SPEC'" in bad.stderr
+    bad = subprocess.run([sys.executable, "-m", "convo_fsm", "serve", "--store", str(path),
+                          "--token", "short"], capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and "at least 8 characters" in bad.stderr
     with socket_port() as port:
         proc = subprocess.Popen([sys.executable, "-m", "convo_fsm", "serve", "--store",
                                  str(path), "--port", str(port)], stdout=subprocess.PIPE,

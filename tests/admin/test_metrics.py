@@ -103,8 +103,11 @@ async def test_sessions_restored_without_a_trace_record_are_counted() -> None:
 def test_tee_calls_each_hook_in_order_and_costs_nothing_without_hooks() -> None:
     seen: list[str] = []
     assert tee() is None and tee(None, None) is None
-    one = seen.append
-    assert tee(None, one) is one  # type: ignore[comparison-overlap]
+
+    def one(record: TraceRecord) -> None:
+        seen.append(record.kind)
+
+    assert tee(None, one) is one
     both = tee(lambda r: seen.append("1" + r.kind), lambda r: seen.append("2" + r.kind))
     assert both is not None
     both(TraceRecord("stop", "k", 0.0))
@@ -134,3 +137,17 @@ def test_a_histogram_counts_into_cumulative_buckets() -> None:
     assert samples[("x_seconds_sum", None)] == pytest.approx(3.65) and h.count == 4
     with pytest.raises(ValueError, match="increasing"):
         Histogram((1.0, 0.5))
+
+
+async def test_without_timings_the_counters_still_count_and_histograms_stay_empty() -> None:
+    metrics = Metrics(timings=False)
+    engine = Engine(clock=VirtualClock(), trace=metrics)
+    metrics.bind(engine)
+    await engine.start(QUIZ, "local:user:a")
+    assert await engine.dispatch(Message("hello", sender="a"))
+    m = scrape(metrics)
+    assert m[("convo_fsm_events_consumed_total", ())] == 1
+    assert m[("convo_fsm_steps_total", (("spec", "quiz"),))] == 2
+    assert m[("convo_fsm_event_seconds_count", ())] == 0
+    assert m[("convo_fsm_action_seconds_count", ())] == 0
+    assert metrics._arrived == {}

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from benchmarks import env, report
 from benchmarks.common import MARK
 from benchmarks.run import Job, jobs, run_job
 from benchmarks.scenarios import convo, step
-from convo_fsm.cli import build_parser
+from convo_fsm.cli import build_parser, main
 from convo_fsm.cli.bench import checkout
 
 
@@ -36,6 +37,8 @@ async def test_convo_workloads_run_at_a_tiny_size() -> None:
     _per_event_ok(await convo.ordinary(3, 20, 1, 0.05))
     mem = await convo.memory(50, "tracemalloc")
     assert mem["bytes_per_session"] > 0 and mem["tasks_per_session"] == 0
+    # and tracing is off again: left on, it made every later test several times slower
+    assert not tracemalloc.is_tracing()
     life = await convo.lifecycle(5, 1)
     for key in ("start_s", "stop_s", "expire_lag_s"):
         assert life[key]["median"] >= 0
@@ -80,6 +83,7 @@ def test_job_lists_cover_every_workload() -> None:
     assert max(j.size for j in quick) <= 10_000 and len(quick) < len(full)
 
 
+@pytest.mark.slow  # every plot drawn by matplotlib: about 10-25 s
 def test_report_and_plots_are_written(tmp_path: Path) -> None:
     results = [run_job(j, sys.executable) for j in jobs(False, astrbot=False, ptb=False,
                                                         compat=False, tiny=True)
@@ -110,10 +114,12 @@ def astrbot_python() -> str:
     if python is None:
         if os.environ.get("CONVO_FSM_REQUIRE_ASTRBOT"):  # .ci/run builds .venv-astrbot
             pytest.fail("CONVO_FSM_REQUIRE_ASTRBOT is set but no venv has astrbot 4.29.3")
-        pytest.skip("no venv with astrbot 4.29.3 yet (python -m benchmarks builds one)")
+        pytest.skip(f"no .venv-astrbot with astrbot {env.ASTRBOT_VERSION}; build it (3-4 minutes, "
+                    f"once) with: {env.astrbot_venv_command()}")
     return str(python)
 
 
+@pytest.mark.slow  # a real AstrBot / PTB process
 def test_astrbot_workloads_run_on_real_astrbot(astrbot_python: str) -> None:
     result = _smoke(astrbot_python, "astrbot")
     for name in ("deliver", "deliver_direct", "ordinary"):
@@ -122,6 +128,7 @@ def test_astrbot_workloads_run_on_real_astrbot(astrbot_python: str) -> None:
     assert result["lifecycle"]["expire_lag_s"]["median"] < 60
 
 
+@pytest.mark.slow  # a real AstrBot / PTB process
 def test_ptb_conversation_handler_runs_offline(astrbot_python: str) -> None:
     result = _smoke(astrbot_python, "ptb")
     _per_event_ok(result["deliver"])
@@ -147,6 +154,20 @@ async def test_heartbeat_sees_a_loop_that_never_yields() -> None:
 
 
 def test_cli_bench_is_registered_and_finds_the_checkout() -> None:
-    args = build_parser().parse_args(["bench", "--quick", "--", "--list"])
+    args = build_parser().parse_args(["bench", "--quick"])
     assert args.command == "bench" and args.quick and callable(args.func)
     assert checkout() == env.ROOT
+
+
+@pytest.mark.parametrize("argv", [["bench", "--list"], ["bench", "--quick", "--", "--list"],
+                                  ["bench", "--list", "--only", "deliver"]])
+def test_cli_bench_passes_options_through(argv: list[str],
+                                          capfd: pytest.CaptureFixture[str]) -> None:
+    # `--list` prints the jobs of `python -m benchmarks` without running (or building) any.
+    assert main(argv) == 0
+    out, err = capfd.readouterr()
+    listed = [line for line in out.splitlines() if " -m benchmarks.scenarios." in line]
+    assert listed, out + err
+    assert "unrecognized" not in err and "creating" not in err
+    if "--only" in argv:
+        assert all("--workload deliver" in line for line in listed)

@@ -17,6 +17,15 @@ from convo_fsm.compat.astrbot.core.utils.session_waiter import (
 )
 
 
+async def until(cond: Any, limit: int = 1000) -> None:
+    """Let the loop run until `cond()` holds (bounded: no sleeping, no wall clock)."""
+    for _ in range(limit):
+        if cond():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("condition never held")
+
+
 class Recorder:
     """A plugin factory: `/play` waits (timeout 60) with a handler that records what it
     sees and obeys `stop`/`slow`; `/hello` is an ordinary command."""
@@ -55,6 +64,18 @@ class Recorder:
                     rec.outcomes.append(("raised", exc))
                 event.stop_event()
 
+            @filter.command("twice")
+            async def twice(self, event: AstrMessageEvent) -> None:
+                # Two waiters on one key, both starting before either registered.
+                async def one() -> None:
+                    try:
+                        rec.outcomes.append(("returned", await waiter(event)))
+                    except Exception as exc:
+                        rec.outcomes.append(("raised", exc))
+
+                await asyncio.gather(one(), one())
+                event.stop_event()
+
             @filter.command("hello")
             async def hello(self, event: AstrMessageEvent) -> Any:
                 yield event.plain_result(f"hello {event.get_sender_id()}")
@@ -91,7 +112,7 @@ async def test_bug2_second_waiter_on_one_key_is_refused_and_old_end_keeps_new() 
     rec = Recorder(host)
     # Two starts for one key before either registered (AstrBot: the second overwrote the
     # first and the first's cleanup then deleted the second's entry).
-    await asyncio.gather(host.send("/play"), host.send("/play"))
+    await host.send("/twice")
     assert len(rec.outcomes) == 1
     kind, exc = rec.outcomes[0]
     assert kind == "raised" and isinstance(exc, WaiterExists)
@@ -106,7 +127,7 @@ async def test_bug2_second_waiter_on_one_key_is_refused_and_old_end_keeps_new() 
 async def test_bug2_replace_policy_and_the_old_end_never_removes_the_new() -> None:
     host = PluginHost()
     rec = Recorder(host, replace=True)
-    await asyncio.gather(host.send("/play"), host.send("/play"))
+    await host.send("/twice")
     assert [(k, type(e)) for k, e in rec.outcomes] == [("raised", WaiterEnded)]
     assert rec.outcomes[0][1].reason == "replaced"
     assert len(host.engine) == 1  # the older one's end left the newer in place
@@ -137,7 +158,7 @@ async def test_bug4_timeout_and_stop_cancel_a_running_handler_late_keep_noop() -
     rec = Recorder(host)
     await host.send("/play")
     slow = asyncio.ensure_future(host.send("slow"))
-    await asyncio.sleep(0)
+    await until(lambda: ("alice", "slow") in rec.seen)  # the handler is running
     await host.advance(60)
     assert rec.cancelled == ["slow"]  # AstrBot let it run on past the timeout
     await slow
@@ -150,7 +171,7 @@ async def test_bug4_timeout_and_stop_cancel_a_running_handler_late_keep_noop() -
     # stop() from elsewhere cancels it too, and the waiter returns None.
     await host.send("/play", sender="bob")
     slow = asyncio.ensure_future(host.send("slow", sender="bob"))
-    await asyncio.sleep(0)
+    await until(lambda: ("bob", "slow") in rec.seen)
     rec.controllers[-1].stop()
     await slow
     await host.advance(0)

@@ -6,10 +6,10 @@ ends; the engine must agree after every step (virtual clock: exactly at the dead
 from __future__ import annotations
 
 import asyncio
-import os
 from typing import Any
 
 import pytest
+from budget import examples
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -23,7 +23,6 @@ from convo_fsm.compat.astrbot.core.utils.session_waiter import (
     session_waiter,
 )
 
-SCALE = 20 if os.environ.get("HYPOTHESIS_PROFILE") == "long" else 1
 WAITER_TIMEOUT = 2.0
 USERS = ("ann", "bob", "cy")
 EPS = 1e-9
@@ -138,5 +137,5 @@ class CompatMachine(RuleBasedStateMachine):
 
 
 TestCompatKeepAndStop = CompatMachine.TestCase
-TestCompatKeepAndStop.settings = settings(max_examples=60 * SCALE, stateful_step_count=30,
+TestCompatKeepAndStop.settings = settings(max_examples=examples(60), stateful_step_count=30,
                                           deadline=None)

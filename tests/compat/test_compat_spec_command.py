@@ -80,5 +80,5 @@ async def test_load_rejects_what_is_not_a_plugin() -> None:
     class Empty(Star):
         pass
 
-    with pytest.raises(ValueError, match=r"no filter\.command handlers"):
+    with pytest.raises(ValueError, match="has no handlers"):
         host.load(Empty)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from budget import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -93,7 +94,7 @@ ops = st.lists(st.one_of(
 ), max_size=30)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(table=tables(), script=ops)
 def test_engine_matches_the_model(table: dict[str, Any], script: list[tuple[str, Any, int]]
                                   ) -> None:

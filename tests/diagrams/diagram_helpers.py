@@ -13,7 +13,7 @@ from typing import Any
 import pydot
 from hypothesis import strategies as st
 
-from convo_fsm import ANY, KEEP, STOP, On, Spec, State, Timeout
+from convo_fsm import ANY, BACK, KEEP, STOP, On, Spec, State, Timeout
 from convo_fsm.diagram import seconds
 
 END = "<end>"  # what an edge to the end node is called in the edge tuples below
@@ -33,7 +33,7 @@ def expected_edges(spec: Spec) -> Counter[EdgeTuple]:
     edges: Counter[EdgeTuple] = Counter()
 
     def target(source: str, t: object) -> str:
-        if t is KEEP:
+        if t is KEEP or t is BACK:  # BACK is drawn as a loop labelled "(back)"
             return source
         if t is STOP:
             return END
@@ -44,15 +44,20 @@ def expected_edges(spec: Spec) -> Counter[EdgeTuple]:
         text = t.event if t.guard is None else f"{t.event} [{name_of(t.guard)}]"
         if t.target == source:  # named itself: exit and enter run again, unlike KEEP
             text += " (re-enter)"
+        if t.target is BACK:
+            text += " (back)"
         return text
 
     for state in spec.states:
         for t in state.on:
             edges[(state.name, target(state.name, t.target), False, label(t, state.name))] += 1
         if state.timeout is not None:
-            reenter = " (re-enter)" if state.timeout.target == state.name else ""
-            edges[(state.name, target(state.name, state.timeout.target), True,
-                   seconds(state.timeout.after) + reenter)] += 1
+            branches = [(w.target, w.guard) for w in state.timeout.when]
+            for to, guard in [*branches, (state.timeout.target, None)]:
+                reenter = " (re-enter)" if to == state.name else ""
+                when = "" if guard is None else f" [{name_of(guard)}]"
+                edges[(state.name, target(state.name, to), True,
+                       seconds(state.timeout.after) + when + reenter)] += 1
     for t in spec.any_state:
         text = label(t, ANY_STATE)
         handled = [s.name for s in spec.states

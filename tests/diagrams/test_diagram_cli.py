@@ -13,7 +13,7 @@ from convo_fsm.cli import main
 from convo_fsm.diagram import render
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None,
-                               reason="needs Graphviz dot (.ci/run installs it)")
+                               reason="needs Graphviz `dot`: apt-get install graphviz")
 
 
 @pytest.fixture
@@ -40,15 +40,16 @@ def test_module_attribute_target_to_stdout(capsys: pytest.CaptureFixture[str]) -
 
 def test_game_target_and_format_from_output_suffix(registry: dict[str, str],
                                                    tmp_path: Path) -> None:
-    out = tmp_path / "sub" / "q.dot"
+    out = tmp_path / "q.dot"
     assert main(["diagram", "quiz-a", "-o", str(out)]) == 0
     assert out.read_text() == render(diagram_specs.QUIZ, "dot")
-    assert main(["diagram", "quiz-a", "-o", str(out), "--format", "mermaid"]) == 0
-    assert out.read_text() == render(diagram_specs.QUIZ, "mermaid")
+    assert main(["diagram", "quiz-a", "-o", str(out), "--format", "dot"]) == 0
+    assert out.read_text() == render(diagram_specs.QUIZ, "dot")
 
 
 @pytest.mark.parametrize("target, message", [
-    ("nope", "unknown game 'nope' (known games: echo, quiz-a)"),
+    ("nope", "unknown game 'nope' (known games: echo, quiz-a); for another spec give "
+             "module:attribute (e.g. mymodule:SPEC) or a spec file"),
     ("diagram_specs:NOT_A_SPEC", "'diagram_specs:NOT_A_SPEC' is a dict, not a convo_fsm.Spec"),
     ("diagram_specs:MISSING", "'diagram_specs' has no attribute 'MISSING'"),
     ("no_such_module_x:SPEC", "cannot import module 'no_such_module_x'"),
@@ -56,7 +57,7 @@ def test_game_target_and_format_from_output_suffix(registry: dict[str, str],
 ])
 def test_bad_targets_name_the_problem(registry: dict[str, str], target: str, message: str,
                                       capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["diagram", target]) == 1
+    assert main(["diagram", target]) == 2
     err = capsys.readouterr().err
     assert message in err and err.startswith("convo-fsm diagram: error: ")
 
@@ -64,7 +65,7 @@ def test_bad_targets_name_the_problem(registry: dict[str, str], target: str, mes
 def test_svg_without_dot_says_what_to_install(no_dot: None, tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "q.svg"
-    assert main(["diagram", "diagram_specs:QUIZ", "-o", str(out)]) == 1
+    assert main(["diagram", "diagram_specs:QUIZ", "-o", str(out)]) == 2
     err = capsys.readouterr().err
     assert "needs Graphviz's `dot` program, which is not on PATH" in err
     assert "apt-get install graphviz" in err and "--format mermaid" in err
@@ -135,7 +136,7 @@ def test_svg_staleness_follows_its_dot_source_even_without_dot(
     assert _all(tmp_path, "--check") == 1
     err = capsys.readouterr().err
     assert "echo.svg (made from another DOT source)" in err and "echo.dot (differs)" in err
-    assert _all(tmp_path) == 1  # cannot write SVG without dot
+    assert _all(tmp_path) == 2  # cannot write SVG without dot: an error, not "stale"
     assert "not on PATH" in capsys.readouterr().err
 
 
@@ -158,9 +159,53 @@ def test_all_refreshes_and_checks_the_readme_block(
 
 
 def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["diagram"]) == 1
-    assert main(["diagram", "--check"]) == 1
-    assert main(["diagram", "--all", "x"]) == 1
+    assert main(["diagram"]) == 2
+    assert main(["diagram", "--check"]) == 2
+    assert main(["diagram", "--all", "x"]) == 2
     err = capsys.readouterr().err
     assert "name a TARGET" in err and "--check goes with --all" in err
     assert "--all takes no TARGET" in err
+
+
+def test_output_suffix_picks_the_format_or_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    png = tmp_path / "x.png"
+    assert main(["diagram", "diagram_specs:QUIZ", "-o", str(png)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot tell the format from '.png'" in err
+    assert ".dot, .mmd, .svg" in err and not png.exists()
+    assert main(["diagram", "diagram_specs:QUIZ", "-o", str(tmp_path / "x.dot"),
+                 "--format", "mermaid"]) == 2
+    assert "the suffix says dot, --format says mermaid" in capsys.readouterr().err
+    mmd = tmp_path / "x.mmd"
+    assert main(["diagram", "diagram_specs:QUIZ", "-o", str(mmd)]) == 0
+    assert mmd.read_text() == render(diagram_specs.QUIZ, "mermaid")
+    assert main(["diagram", "diagram_specs:QUIZ", "-o", str(tmp_path / "x"),
+                 "--format", "dot"]) == 0  # no suffix: --format says it
+
+
+def test_output_into_a_missing_folder_creates_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "nonexistent" / "x.mmd"
+    assert main(["diagram", "diagram_specs:QUIZ", "-o", str(target)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert not target.parent.exists()
+
+
+def test_a_module_of_the_current_directory_is_a_target(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import sys
+
+    (tmp_path / "mine_survey.py").write_text(
+        "from convo_fsm import STOP, On, Spec, State\n"
+        "survey = Spec(name='survey', initial='ask', states=[State('ask', on=[On('x', STOP)])])\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    monkeypatch.delitem(sys.modules, "mine_survey", raising=False)
+    assert main(["diagram", "mine_survey:survey"]) == 0
+    assert "spec 'survey'" in capsys.readouterr().out
+    monkeypatch.delitem(sys.modules, "mine_survey", raising=False)
+    assert main(["diagram", "mine_surve:survey"]) == 2
+    err = capsys.readouterr().err
+    assert f"no such module here ({tmp_path})" in err and "Traceback" not in err

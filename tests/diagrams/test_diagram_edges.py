@@ -10,6 +10,7 @@ import subprocess
 from collections import Counter
 
 import pytest
+from budget import examples
 from diagram_helpers import (
     Drawn,
     dot_string,
@@ -25,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from convo_fsm import Spec
 from convo_fsm.diagram import render
 
-_SETTINGS = settings(max_examples=150, deadline=None,
+_SETTINGS = settings(max_examples=examples(150), deadline=None,
                      suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -42,7 +43,7 @@ def _check(spec: Spec, drawn: Drawn) -> None:
     assert not drawn.highlighted and not drawn.live_lines
 
 
-@settings(_SETTINGS, max_examples=50)  # pydot's parser is slow: ~0.1 s an example
+@settings(_SETTINGS, max_examples=examples(50))  # pydot's parser is slow: ~0.1 s an example
 @given(specs())
 def test_dot_edges_are_the_spec_transitions(spec: Spec) -> None:
     _check(spec, parse_dot(render(spec, "dot")))
@@ -54,15 +55,16 @@ def test_mermaid_edges_are_the_spec_transitions(spec: Spec) -> None:
     _check(spec, parse_mermaid(render(spec, "mermaid")))
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(specs())
 def test_same_spec_same_bytes(spec: Spec) -> None:
     for fmt in ("mermaid", "dot"):
         assert render(spec, fmt) == render(spec, fmt)
 
 
-@pytest.mark.skipif(shutil.which("dot") is None, reason="needs Graphviz dot (.ci/run installs it)")
-@settings(max_examples=25, deadline=None)
+@pytest.mark.skipif(shutil.which("dot") is None,
+                    reason="needs Graphviz `dot`: apt-get install graphviz")
+@settings(max_examples=examples(25), deadline=None)
 @given(specs())
 def test_graphviz_reads_the_dot_with_every_edge(spec: Spec) -> None:
     # Graphviz's own parser: `-Tdot_json` gives back the graph it read.

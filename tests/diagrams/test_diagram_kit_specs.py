@@ -4,6 +4,7 @@ a second generator with its own mix (async actions, data guards, busy policies, 
 from __future__ import annotations
 
 import pytest
+from budget import examples
 from diagram_helpers import expected_details, expected_edges, parse_dot, parse_mermaid
 from hypothesis import given, settings
 
@@ -13,7 +14,7 @@ from convo_fsm.diagram import render
 kit = pytest.importorskip("convo_fsm.testing.hypothesis")
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(kit.specs())
 def test_kit_specs_draw_every_transition(spec: Spec) -> None:
     for parse, fmt in ((parse_mermaid, "mermaid"), (parse_dot, "dot")):

@@ -31,10 +31,10 @@ async def test_the_plugin_offers_every_game_and_plays_them_in_a_chat() -> None:
     # Bad options are answered, nothing starts.
     assert await host.send("/guess-number 9-1", sender="ann") == [
         "Cannot start guess-number: range '9-1' must have LOW < HIGH and span at most "
-        "1000000000000"]
+        "1000000000000 (arguments: [LOW-HIGH] [ATTEMPTS])"]
     assert await host.send("/number-bomb", sender="ann") == [
-        "Cannot start number-bomb: number bomb is a group game: start it in a group "
-        "(in the terminal: /as NAME@GROUP)"]
+        "Cannot start number-bomb: it is a group game: start it in a group "
+        "(arguments: [LOW-HIGH])"]
     assert len(host.engine) == 0
 
     # number-bomb, per group: a lobby, a second player, turns.

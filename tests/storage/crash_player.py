@@ -62,7 +62,7 @@ async def main() -> None:
         if text.startswith("/wait "):
             await clock.advance(float(text.split()[1]))
         elif text.startswith("/start"):
-            setup = games.start("guess-number", message, text[6:].strip(), seed=7)
+            setup = spec.begin(message, seed=7)
             await engine.start(spec, engine.key(setup.kind, message), data=setup.data,
                                event=message)
         elif not await engine.dispatch(message):

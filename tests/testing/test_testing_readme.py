@@ -28,3 +28,19 @@ def test_the_example_test_runs_as_written_and_passes() -> None:
                          timeout=120, check=False)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "1 passed" in run.stdout
+
+
+def test_the_example_test_runs_in_a_users_own_folder(tmp_path: Path) -> None:
+    # Not this repository's pytest config (asyncio_mode = "auto"): a folder of the user's
+    # own with quiz.py and test_quiz.py, and an empty pytest.ini so nothing above is read.
+    for name in ("quiz.py", "test_quiz.py"):
+        (tmp_path / name).write_text((ROOT / "examples" / name).read_text(encoding="utf-8"),
+                                     encoding="utf-8")
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    # nonebug (this venv's NoneBot test plugin, not the user's) is left out: it needs a
+    # NoneBot driver configured for any async test.
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+                          "-p", "no:nonebug", "test_quiz.py"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "1 passed" in run.stdout and "asyncio_mode" not in (tmp_path / "pytest.ini").read_text()

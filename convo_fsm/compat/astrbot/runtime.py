@@ -29,14 +29,15 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from convo_fsm.clock import Clock
+from convo_fsm.compat.astrbot.context import current_host
 from convo_fsm.context import Context, Reply
 from convo_fsm.engine import Ended, Engine, SessionExists
 from convo_fsm.spec import ANY, KEEP, STOP, On, Spec, State, Timeout
 
 if TYPE_CHECKING:
     from convo_fsm.compat.astrbot.core.utils.session_waiter import (
-        SessionController,
         SessionFilter,
+        SessionWaiter,
     )
 
 __all__ = [
@@ -44,14 +45,17 @@ __all__ = [
     "Runtime",
     "WaiterEnded",
     "WaiterExists",
+    "current_runtime",
     "default_runtime",
     "runtime_for",
+    "set_default_options",
     "set_default_runtime",
 ]
 
 logger = logging.getLogger("convo_fsm.astrbot")
 
 WAITER_STATE = "waiting"
+DEFAULT_KEYS = ("sender", "origin")
 _MANY_LIVE = 64  # live instances of one filter class worth a warning (each is called per message)
 _NOMINAL_TIMEOUT = 30.0  # a waiter spec's own timeout: keep() replaces it before any time passes
 _WAITER_ID = "astrbot_waiter"  # the session-data field naming the waiter (data stays JSON)
@@ -80,7 +84,13 @@ class EventView:
     __slots__ = ("origin", "text")
 
     def __init__(self, origin: Any) -> None:
-        text = getattr(origin, "message_str", None)
+        # The text as the user sent it (AstrBot's waking stage strips the wake prefix from
+        # `message_str`; `message_obj.message_str` keeps it): specs see `/stop` as typed.
+        text = getattr(getattr(origin, "message_obj", None), "message_str", None)
+        if isinstance(text, str) and text.strip():
+            text = text.strip()
+        else:
+            text = getattr(origin, "message_str", None)
         if not isinstance(text, str):
             raise TypeError(f"expected an AstrBot message event, got {type(origin).__name__}")
         self.origin = origin
@@ -120,6 +130,15 @@ def group_key(view: EventView) -> str:
 SPEC_FILTERS: dict[str, Callable[[EventView], str]] = {"member": member_key, "group": group_key}
 
 
+class Mirror(Protocol):
+    """A second registry of live waiters: `sessions[session_id] = entry(runtime, waiter)`
+    while the waiter lives."""
+
+    sessions: Any
+
+    def entry(self, runtime: Runtime, waiter: Any) -> Any: ...
+
+
 class WaiterExists(SessionExists):
     """A session waiter (or another session) already waits on this key: the new one is
     refused. Catch it in the plugin, or decorate with `session_waiter(..., replace=True)`."""
@@ -140,15 +159,6 @@ class WaiterEnded(RuntimeError):
         self.reason = reason
 
 
-class _Waiter:
-    __slots__ = ("controller", "handler")
-
-    def __init__(self, handler: Callable[..., Awaitable[Any]],
-                 controller: SessionController) -> None:
-        self.handler = handler
-        self.controller = controller
-
-
 ParkHook = Callable[["asyncio.Future[Ended]"], None]
 park_hook: contextvars.ContextVar[ParkHook | None] = contextvars.ContextVar(
     "convo_fsm_astrbot_park_hook", default=None)
@@ -166,16 +176,29 @@ class Runtime:
         clock: Clock | None = None,
         send: Callable[[Reply], object] | None = None,
         engine_options: dict[str, Any] | None = None,
+        default_key: str = "sender",
+        mirror: Mirror | None = None,
     ) -> None:
+        self.mirror = mirror
+        """Where live waiters are also listed (the AstrBot adapter's zero-change mode:
+        AstrBot's own `USER_SESSIONS` dict, so plugins reaching into it find them)."""
+        if default_key not in DEFAULT_KEYS:
+            raise ValueError(f"default_key must be one of {DEFAULT_KEYS}, got {default_key!r}")
+        self.default_key = default_key
+        """What `DefaultSessionFilter` keys by: "sender" (each member of a group on their
+        own, as AstrBot's docs promise) or "origin" (AstrBot 4.29.3's code: the chat's
+        unified_msg_origin, so a group shares one session)."""
         self.engine = Engine(clock=clock, filters={}, send=self._reply, on_end=self._ended,
                              **(engine_options or {}))
         self._send = send
         self._filter_kinds: dict[str, _FilterKind] = {}
         self._kind_names: set[str] = set()
+        self._routes: list[Callable[[EventView], str | None]] = []  # each kind's, in order
         # key -> (kind, instance ident, session data) of the SessionFilter keying it
         self._held: dict[str, tuple[_FilterKind, Hashable, dict[str, Any]]] = {}
         self._waiter_specs: dict[str, Spec] = {}
-        self._waiters: dict[int, _Waiter] = {}
+        self._waiters: dict[int, Any] = {}  # waiter id -> SessionWaiter
+        self.user_sessions: dict[str, Any] = {}  # filter result -> live SessionWaiter
         self._ids = itertools.count(1)
         self.origins: dict[str, Any] = {}  # key -> the AstrBot event that started a spec session
 
@@ -186,6 +209,18 @@ class Runtime:
         if not len(self.engine):
             return False
         return await self.engine.dispatch(EventView(event))
+
+    def route_key(self, event: Any) -> str | None:
+        """The key of the live session `dispatch` would give `event` to, or None; no
+        await, no delivery (AstrBot's waking stage asks this of its waiters too)."""
+        if not len(self.engine):
+            return None
+        view = EventView(event)
+        for route in self._routes:
+            key = route(view)
+            if key is not None and key in self.engine:
+                return key
+        return None
 
     def kind_for(self, session_filter: SessionFilter) -> str:
         """The engine's filter kind for a `SessionFilter`: one per filter class *name*
@@ -198,6 +233,7 @@ class Runtime:
         if name not in self._filter_kinds:
             kind = _FilterKind(name, self.engine)
             self.engine.add_filter(name, kind.route)
+            self._routes.append(kind.route)
             self._filter_kinds[name] = kind
             self._kind_names.add(name)
         return name
@@ -222,7 +258,9 @@ class Runtime:
                              "or a SessionFilter")
         kind = f"convo_fsm:{name}"
         if kind not in self._kind_names:
-            self.engine.add_filter(kind, _view_filter_fn(kind, fn))
+            route = _view_filter_fn(kind, fn)
+            self.engine.add_filter(kind, route)
+            self._routes.append(route)
             self._kind_names.add(kind)
         return kind
 
@@ -286,26 +324,44 @@ class Runtime:
                    session_filter: SessionFilter, timeout: float, record: bool,
                    replace: bool) -> Any:
         """`await waiter(event)`: see `session_waiter`."""
-        from convo_fsm.compat.astrbot.core.utils.session_waiter import SessionController
+        from convo_fsm.compat.astrbot.core.utils.session_waiter import SessionWaiter
 
         key = self.key_for(event, session_filter)
+        waiter = SessionWaiter(session_filter, key.split("|", 1)[1], record)
+        return await self.run_waiter(waiter, handler, timeout, key, event, replace)
+
+    async def run_waiter(self, waiter: SessionWaiter, handler: Callable[..., Awaitable[Any]],
+                         timeout: float, key: str, event: Any, replace: bool) -> Any:
+        """Run `waiter` (a `SessionWaiter`) on engine key `key` until its session ends."""
+        from convo_fsm.compat.astrbot.core.utils.session_waiter import SessionController
+
         if timeout <= 0:
             return None  # AstrBot: keep(timeout <= 0, reset_timeout=True) ends at once
         spec = self.waiter_spec(handler)
         engine = self.engine
+        mirror, mirrored = None, None
         wid = next(self._ids)
-        controller = SessionController(self, key, record)
-        self._waiters[wid] = _Waiter(handler, controller)
+        controller = SessionController(self, key, waiter.record_history_chains)
+        waiter.handler = handler
+        waiter.session_controller = controller
+        waiter.key = key
+        self._waiters[wid] = waiter
         try:
             try:
                 session = await engine.start(spec, key, data={_WAITER_ID: wid},
-                                             event=EventView(event), replace=replace)
+                                             event=None if event is None else EventView(event),
+                                             replace=replace)
             except SessionExists as exc:
                 live = engine.session(key)
                 raise WaiterExists(key, live.spec if live else "?",
                                    live.state if live else "?") from exc
             controller._bind(session.data)
-            self._hold(key, session_filter, session.data)
+            self._hold(key, waiter.session_filter, session.data)
+            self.user_sessions[waiter.session_id] = waiter
+            mirror = self.mirror
+            if mirror is not None:
+                mirrored = mirror.entry(self, waiter)
+                mirror.sessions[waiter.session_id] = mirrored
             ended_fut = engine.wait_ended(key)
             controller.keep(timeout, reset_timeout=True)
             hook = park_hook.get()
@@ -314,6 +370,10 @@ class Runtime:
             ended = await ended_fut
         finally:
             del self._waiters[wid]
+            if self.user_sessions.get(waiter.session_id) is waiter:
+                del self.user_sessions[waiter.session_id]  # never a newer waiter's entry
+            if mirror is not None and mirror.sessions.get(waiter.session_id) is mirrored:
+                del mirror.sessions[waiter.session_id]
             controller._stop_quietly()  # our caller was cancelled: the session goes too
         if ended.reason == "stopped":
             if controller.error is not None:
@@ -325,12 +385,16 @@ class Runtime:
             raise ended.error
         raise WaiterEnded(key, ended.reason)
 
+    def live_filters(self) -> list[Any]:
+        """The SessionFilter instances keying live sessions (AstrBot's `FILTERS`)."""
+        return [entry[0] for kind in self._filter_kinds.values() for entry in kind.live.values()]
+
     async def _run_handler(self, ctx: Context) -> None:
         waiter = self._waiters.get(ctx.data[_WAITER_ID])
         if waiter is None:
             return
         event = ctx.event.origin
-        controller = waiter.controller
+        controller = waiter.session_controller
         if controller.record_history_chains:
             controller.history_chains.append([copy.deepcopy(c) for c in event.get_messages()])
         await waiter.handler(controller, event)
@@ -454,14 +518,30 @@ def _view_filter_fn(kind: str, fn: Callable[[EventView], str]) -> Callable[[Any]
 
 
 _default: Runtime | None = None
+_default_options: dict[str, Any] = {}
 
 
 def default_runtime() -> Runtime:
     """The process-wide runtime (real time) used for events no host bound to a runtime."""
     global _default
     if _default is None:
-        _default = Runtime()
+        _default = Runtime(**_default_options)
     return _default
+
+
+def set_default_options(**options: Any) -> None:
+    """Options of the process-wide runtime (`default_key`, `mirror`), now and when it
+    is rebuilt."""
+    if "default_key" in options and options["default_key"] not in DEFAULT_KEYS:
+        raise ValueError(f"default_key must be one of {DEFAULT_KEYS}, "
+                         f"got {options['default_key']!r}")
+    unknown = set(options) - {"default_key", "mirror"}
+    if unknown:
+        raise TypeError(f"unknown runtime options {sorted(unknown)}")
+    _default_options.update(options)
+    if _default is not None:
+        for name, value in options.items():
+            setattr(_default, name, value)
 
 
 def set_default_runtime(runtime: Runtime | None) -> None:
@@ -471,6 +551,13 @@ def set_default_runtime(runtime: Runtime | None) -> None:
 
 
 def runtime_for(event: Any) -> Runtime:
-    """The runtime an event belongs to: the host's that built it, else the default."""
+    """The runtime an event belongs to: the host's that built it, else the current one."""
     runtime = getattr(event, "_convo_fsm_runtime", None)
+    return runtime if isinstance(runtime, Runtime) else current_runtime()
+
+
+def current_runtime() -> Runtime:
+    """The runtime of the running code's `PluginHost`, else the process-wide one."""
+    host = current_host()
+    runtime = getattr(host, "runtime", None)
     return runtime if isinstance(runtime, Runtime) else default_runtime()

@@ -12,15 +12,27 @@ before any command, and `ctx.reply` answers in the chat.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from convo_fsm.compat.astrbot.api.event import filter as command_filter
-from convo_fsm.compat.astrbot.runtime import runtime_for
+from convo_fsm.compat.astrbot.runtime import EventView, runtime_for
 from convo_fsm.engine import SessionExists
-from convo_fsm.spec import Spec
+from convo_fsm.spec import Spec, StartError
 
-__all__ = ["spec_command"]
+__all__ = ["opening_for", "spec_command"]
+
+
+def opening_for(spec: Spec, event: Any, filter: Any,
+                data: Callable[[Any], dict[str, Any]] | None) -> tuple[dict[str, Any] | None, Any]:
+    """The first data and the filter a command starts `spec` with: `data(event)` if given,
+    else the spec's own start (`Spec.begin` on the command's arguments, a fresh seed each
+    time; `StartError` for bad ones). `filter` None: the kind the spec's start chooses."""
+    if data is not None:
+        return data(event), filter or "member"
+    opening = spec.begin(EventView(event), seed=random.SystemRandom().randrange(2**31))
+    return (opening.data if spec.start is not None else None), filter or opening.kind
 
 BUSY_TEXT = "A {spec} session is already running here."
 
@@ -29,7 +41,7 @@ def spec_command(
     name: str,
     spec: Spec,
     *,
-    filter: Any = "member",
+    filter: Any = None,
     alias: Iterable[str] | None = None,
     replace: bool = False,
     data: Callable[[Any], dict[str, Any]] | None = None,
@@ -38,21 +50,28 @@ def spec_command(
     """A `Star` method answering `/name` by starting `spec` (see the module docstring).
 
     `filter`: "member" (one session per sender within the chat), "group" (one per chat) or
-    a `SessionFilter`. `data(event)` gives the session's initial data. A live session on the
+    a `SessionFilter`; by default the kind the spec's `start` declares (else "member").
+    `data(event)` gives the session's initial data; by default the spec's `start` parses the
+    command's arguments (bad ones are answered with the `StartError`). A live session on the
     key that did not take the message: `busy_text` is answered, unless `replace`.
     """
     if not isinstance(spec, Spec):
         raise TypeError(f"spec_command needs a Spec, got {type(spec).__name__}")
 
-    @command_filter.command(name, alias)
     async def handler(self: Any, event: Any) -> None:
         runtime = runtime_for(event)
         try:
-            await runtime.start_spec(spec, event, filter=filter, replace=replace,
-                                     data=None if data is None else data(event))
+            first, how = opening_for(spec, event, filter, data)
+        except StartError as exc:
+            await event.send(event.plain_result(str(exc)))
+            event.stop_event()
+            return
+        try:
+            await runtime.start_spec(spec, event, filter=how, replace=replace, data=first)
         except SessionExists:
             await event.send(event.plain_result(busy_text.format(spec=spec.name)))
         event.stop_event()
 
     handler.__name__ = handler.__qualname__ = f"start_{name.replace('-', '_')}"
+    command_filter.command(name, alias=set(alias) if alias else None)(handler)
     return handler

@@ -30,19 +30,30 @@ from __future__ import annotations
 
 import abc
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from convo_fsm.compat.astrbot.api import message_components as Comp
-from convo_fsm.compat.astrbot.runtime import WaiterEnded, WaiterExists, runtime_for
+from convo_fsm.compat.astrbot.core.message import components as Comp
+from convo_fsm.compat.astrbot.core.platform.astr_message_event import AstrMessageEvent
+from convo_fsm.compat.astrbot.runtime import (
+    EventView,
+    WaiterEnded,
+    WaiterExists,
+    current_runtime,
+    runtime_for,
+)
 
 if TYPE_CHECKING:
     from convo_fsm.compat.astrbot.runtime import Runtime
 
 __all__ = [
+    "FILTERS",
+    "USER_SESSIONS",
+    "AstrMessageEvent",
     "DefaultSessionFilter",
     "SessionController",
     "SessionFilter",
+    "SessionWaiter",
     "WaiterEnded",
     "WaiterExists",
     "session_waiter",
@@ -62,10 +73,14 @@ class SessionFilter(abc.ABC):
 
 
 class DefaultSessionFilter(SessionFilter):
-    """One session per sender within the chat: in a group, each member has their own."""
+    """One session per sender within the chat: in a group, each member has their own.
+    With the runtime's `default_key="origin"` (`PluginHost(default_key=...)`,
+    `convo_fsm.adapters.astrbot.configure(...)`), one per chat, as AstrBot's code does."""
 
     def filter(self, event: Any) -> str:
         origin: str = event.unified_msg_origin
+        if runtime_for(event).default_key == "origin":
+            return origin
         group = event.get_group_id()
         return f"{origin}:{event.get_sender_id()}" if group else origin
 
@@ -84,6 +99,12 @@ class SessionController:
         self.timeout: float | None = None
         """The timeout the last keep() set, counted from `ts`."""
         self._token: dict[str, Any] | None = None
+
+    @property
+    def future(self) -> _Ended:
+        """Whether the session is over (`future.done()`), as AstrBot's controller's future
+        tells; the outcome is what `await waiter(event)` returns or raises."""
+        return _Ended(self)
 
     def _bind(self, token: dict[str, Any]) -> None:
         self._token = token
@@ -129,6 +150,100 @@ class SessionController:
         """Deep copies of the chains delivered to the handler (with
         `record_history_chains=True`); the start event is not among them."""
         return self.history_chains
+
+
+class _Ended:
+    __slots__ = ("_controller",)
+
+    def __init__(self, controller: SessionController) -> None:
+        self._controller = controller
+
+    def done(self) -> bool:
+        return self._controller._token is not None and not self._controller._alive()
+
+
+class SessionWaiter:
+    """One waiting session, as AstrBot's `SessionWaiter`: `session_id` (the filter's
+    result), `session_filter`, `session_controller`, `handler`, `record_history_chains`.
+    `USER_SESSIONS` maps each live one's `session_id` to it. Made by `session_waiter`; made
+    directly, `await waiter.register_wait(handler, timeout)` waits on `session_id`."""
+
+    def __init__(self, session_filter: SessionFilter, session_id: str,
+                 record_history_chains: bool) -> None:
+        if not isinstance(session_id, str) or not session_id:
+            raise ValueError(f"session_id must be a non-empty str, got {session_id!r}")
+        self.session_id = session_id
+        self.session_filter = session_filter
+        self.record_history_chains = record_history_chains
+        self.handler: Handler | None = None
+        self.session_controller: SessionController | None = None
+        self.key = ""  # the engine key, once registered
+
+    async def register_wait(self, handler: Handler, timeout: float = 30, *,
+                            replace: bool = False) -> Any:
+        """Register under `session_id` and wait until the session ends (as `await
+        waiter(event)` does; a live waiter on the key: `WaiterExists` unless `replace`)."""
+        runtime = current_runtime()
+        key = f"{runtime.kind_for(self.session_filter)}|{self.session_id}"
+        return await runtime.run_waiter(self, handler, timeout, key, None, replace)
+
+    @classmethod
+    async def trigger(cls, session_id: str, event: Any) -> None:
+        """Give `event` to the live waiter on `session_id` (if any), as AstrBot's does."""
+        runtime = runtime_for(event)
+        waiter = runtime.user_sessions.get(session_id)
+        if waiter is not None:
+            await runtime.engine.deliver(waiter.key, EventView(event))
+
+    def __repr__(self) -> str:
+        return f"<SessionWaiter {self.session_id!r}>"
+
+
+class _UserSessions(Mapping[str, SessionWaiter]):
+    """AstrBot's `USER_SESSIONS` as a live, read-only view: session id (the filter's
+    result) -> the `SessionWaiter` waiting on it, for the current runtime (the running
+    `PluginHost`'s, else the process-wide one). `pop(id)` stops that waiter and returns it."""
+
+    def _map(self) -> dict[str, SessionWaiter]:
+        return current_runtime().user_sessions
+
+    def __getitem__(self, key: str) -> SessionWaiter:
+        return self._map()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._map()))
+
+    def __len__(self) -> int:
+        return len(self._map())
+
+    def pop(self, key: str, default: Any = None) -> Any:
+        waiter = self._map().get(key)
+        if waiter is None:
+            return default
+        if waiter.session_controller is not None:
+            waiter.session_controller.stop()
+        return waiter
+
+    def __repr__(self) -> str:
+        return f"USER_SESSIONS({dict(self._map())!r})"
+
+
+class _Filters(Sequence[SessionFilter]):
+    """AstrBot's `FILTERS` as a live, read-only view: the filter instances keying live
+    waiting sessions (each once, however many sessions it keys)."""
+
+    def __getitem__(self, index: Any) -> Any:
+        return current_runtime().live_filters()[index]
+
+    def __len__(self) -> int:
+        return len(current_runtime().live_filters())
+
+    def __repr__(self) -> str:
+        return f"FILTERS({current_runtime().live_filters()!r})"
+
+
+USER_SESSIONS: Mapping[str, SessionWaiter] = _UserSessions()
+FILTERS: Sequence[SessionFilter] = _Filters()
 
 
 Handler = Callable[[SessionController, Any], Awaitable[Any]]

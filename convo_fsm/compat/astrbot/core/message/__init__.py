@@ -1,0 +1,1 @@
+"""`astrbot.core.message` on convo_fsm."""
