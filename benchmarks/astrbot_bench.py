@@ -6,7 +6,7 @@ layer (`convo_fsm.compat.astrbot`, what PluginHost runs).
     .venv-astrbot/bin/python -m benchmarks.astrbot_bench --out benchmarks/astrbot.md
 
 N sessions wait, each a plugin coroutine (a task) awaiting `waiter(event)` whose handler
-calls `controller.keep(60, reset_timeout=True)`.
+calls `controller.keep(3600, reset_timeout=True)`.
 - delivery: an event to one of them (random), through the routing path: AstrBot's
   `ProcessStage.process` for AstrBot and for the adapter (AstrBot's routing, which asks
   convo_fsm's router), `Runtime.dispatch` for the compat layer;
@@ -90,7 +90,7 @@ class System:
                      "compat": compat_sw.session_waiter}[name]
 
         async def handler(controller: Any, event: Any) -> None:
-            controller.keep(60, reset_timeout=True)
+            controller.keep(3600, reset_timeout=True)
 
         self.waiter = waiter_of(timeout=3600)(handler)
         self.tasks: list[asyncio.Task[Any]] = []
