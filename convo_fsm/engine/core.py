@@ -59,6 +59,7 @@ from convo_fsm.step import (
     TimerFired,
     achoose,
     new_session,
+    pick,
     step,
 )
 
@@ -373,8 +374,13 @@ class Engine:
                 t = candidates[0]
                 if t.guard is not None:
                     try:
-                        chosen = await achoose(candidates, ctx,
-                                               lambda aw: Turns.wait(aw, turn))
+                        chosen, pending_guard, at = pick(candidates, ctx)
+                        if pending_guard is not None:  # an async guard: the only await
+                            chosen = await achoose(candidates, ctx,
+                                                   lambda aw: Turns.wait(aw, turn),
+                                                   start=at, pending=pending_guard)
+                            if chosen is not None and sessions.get(key) is not session:
+                                continue  # time passed and the session changed: again
                     except GuardFailed as failed:
                         self.fail(key, session.id, failed.error, f"guard {failed.on.guard_name}")
                         consumed = True
@@ -383,8 +389,6 @@ class Engine:
                         break  # a timeout or stop cut the guard short: handed back
                     if chosen is None:
                         break
-                    if sessions.get(key) is not session:
-                        continue
                     t = chosen
                 result = step(spec, session, _new(Input, (name, event, t)), now)
                 new = ctx.session = result.session
