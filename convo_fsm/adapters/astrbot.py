@@ -1,37 +1,39 @@
 """convo_fsm inside real AstrBot (extra `astrbot`: astrbot==4.29.3, Python >= 3.12).
 
-A plugin running in AstrBot uses convo_fsm's engine for its conversations: routing in O(1)
-per filter class, one timer heap, per-key turns, and none of AstrBot's session bugs.
+A plugin moves to convo_fsm's engine by changing one import:
 
-    from astrbot.api.event import AstrMessageEvent, filter
-    from astrbot.api.star import Context, Star
-    from convo_fsm.adapters.astrbot import (
-        SessionController, route_listener, session_waiter, spec_command)
+    from astrbot.core.utils.session_waiter import session_waiter, SessionController
+    ->  from convo_fsm.adapters.astrbot import session_waiter, SessionController
 
-    class MyPlugin(Star):
-        convo_fsm_route = route_listener()         # later messages reach our sessions first
-        quiz = spec_command("quiz", quiz_spec)     # any convo_fsm Spec as a command
+Everything else stays AstrBot's. Importing this module (whichever plugin does it first)
+registers convo_fsm's routing with AstrBot itself, once: one entry in AstrBot's own
+`FILTERS`/`USER_SESSIONS` that its pipeline already asks for every message (its waking
+stage, to wake the bot for a waiting session; its process stage, to hand the message to
+the session before any handler). So no line is added to the plugin class. The names of
+`astrbot.core.utils.session_waiter` are all here: `USER_SESSIONS` (a live mapping of
+session id -> `SessionWaiter` with its `session_controller`), `FILTERS`, `SessionWaiter`,
+`SessionFilter` (AstrBot's own subclasses are accepted too), `DefaultSessionFilter`.
 
-        @filter.command("idiom-chain")
-        async def idiom(self, event: AstrMessageEvent):
-            @session_waiter(timeout=60)            # AstrBot's API, our engine
-            async def waiter(controller: SessionController, event: AstrMessageEvent): ...
-            await waiter(event)
+What differs from AstrBot's waiter is its bugs, fixed (README, "AstrBot plugins"): the
+default key is per sender within a chat (`configure(default_key="origin")` restores
+AstrBot's per-chat key), a message queued for a session that ends first goes back through
+the pipeline (AstrBot swallowed it), a timeout or stop cancels a handler still running,
+and a second waiter on a live key is refused with `WaiterExists` unless `replace=True`.
 
-`route_listener()` registers (in the calling plugin's module, as AstrBot expects) a
-listener for every message, with the highest priority, that hands the event to the
-engine; when a session takes it, the event is stopped, so no other handler sees it.
-Without the listener, call `await route(event)` yourself at the top of your handlers.
+Zero-change mode: `install()` (or the bundled plugin `convo_fsm/adapters/astrbot_plugin`,
+loaded before the others) puts these names into `astrbot.core.utils.session_waiter`
+itself, so plugins imported *after* it use convo_fsm without any change. It cannot reach
+plugins (or AstrBot's built-in stars) that imported the names before it ran.
 
 Real `AstrMessageEvent`s are used as they are: waiter handlers get the real event and
-answer with `event.send(...)`; convo_fsm specs see it through an `EventView` (`ctx.text`,
-`ctx.event.sender`, `.group`, `.origin`) and their `ctx.reply` goes out through
-`event.send(event.plain_result(text))` (a timer's reply through the event that started
-the session). AstrBot's own `SessionFilter` subclasses are accepted as filters too.
+answer with `event.send(...)`; convo_fsm specs (`spec_command`, `start_spec`) see it
+through an `EventView` and their `ctx.reply` goes out through `event.send(...)`.
 """
 
 from __future__ import annotations
 
+import copy
+import logging
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -40,9 +42,12 @@ from astrbot.api.event import filter as astrbot_filter
 from astrbot.core.utils import session_waiter as astrbot_session_waiter
 
 from convo_fsm.compat.astrbot.core.utils.session_waiter import (
+    FILTERS,
+    USER_SESSIONS,
     DefaultSessionFilter,
     SessionController,
     SessionFilter,
+    SessionWaiter,
     session_waiter,
 )
 from convo_fsm.compat.astrbot.runtime import (
@@ -51,6 +56,7 @@ from convo_fsm.compat.astrbot.runtime import (
     WaiterEnded,
     WaiterExists,
     default_runtime,
+    set_default_options,
     set_default_runtime,
 )
 from convo_fsm.compat.astrbot.specs import BUSY_TEXT, opening_for
@@ -58,14 +64,19 @@ from convo_fsm.engine import SessionExists
 from convo_fsm.spec import Spec, StartError
 
 __all__ = [
+    "FILTERS",
+    "USER_SESSIONS",
     "DefaultSessionFilter",
     "EventView",
     "Runtime",
     "SessionController",
     "SessionFilter",
+    "SessionWaiter",
     "WaiterEnded",
     "WaiterExists",
+    "configure",
     "default_runtime",
+    "install",
     "route",
     "route_listener",
     "session_waiter",
@@ -79,6 +90,118 @@ SessionFilter.register(astrbot_session_waiter.SessionFilter)
 
 ROUTE_PRIORITY = sys.maxsize
 """The listener's priority: before every other handler."""
+
+ROUTER_ID = "convo_fsm:router"
+"""The session id of convo_fsm's one entry in AstrBot's `USER_SESSIONS`."""
+_NO_ROUTE = "convo_fsm:no-session"  # never a key of USER_SESSIONS
+logger = logging.getLogger("convo_fsm.astrbot")
+
+
+class _Router(astrbot_session_waiter.SessionFilter):  # type: ignore[misc]
+    """In AstrBot's `FILTERS`: names convo_fsm's router for an event some convo_fsm
+    session waits for (no await, no delivery: AstrBot calls this while waking too)."""
+
+    convo_fsm_router = True
+
+    def filter(self, event: Any) -> str:
+        try:
+            key = default_runtime().route_key(event)
+        except Exception:
+            logger.exception("convo_fsm routing failed on %r", event)
+            return _NO_ROUTE
+        return ROUTER_ID if key is not None else _NO_ROUTE
+
+
+class _Never:
+    """A future that is never done: AstrBot asks `session_controller.future.done()`."""
+
+    def done(self) -> bool:
+        return False
+
+
+class _RouterController:
+    future = _Never()
+
+    def stop(self, error: BaseException | None = None) -> None:
+        if error is not None:  # AstrBot calls this when the handler (our dispatch) raised
+            logger.error("convo_fsm routing raised %r", error, exc_info=error)
+
+
+class _NoLock:
+    """convo_fsm's engine serialises per session key; AstrBot's per-waiter lock would
+    serialise every convo_fsm session behind one."""
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+class _RouterSession:
+    """convo_fsm's entry in AstrBot's `USER_SESSIONS`: `SessionWaiter.trigger` calls its
+    handler, which gives the event to the engine."""
+
+    convo_fsm_router = True
+    session_id = ROUTER_ID
+    record_history_chains = False
+
+    def __init__(self) -> None:
+        self.session_filter = _Router()
+        self.session_controller = _RouterController()
+        self._lock = _NoLock()
+
+    async def handler(self, controller: Any, event: Any) -> None:
+        if not await default_runtime().dispatch(event):
+            _hand_back(event)
+
+
+def _hand_back(event: Any) -> None:
+    """The session ended before the event's turn: AstrBot has already stopped the event,
+    so a copy runs through the pipeline again (the re-dispatch plugins use)."""
+    from astrbot.core.star.star_tools import StarTools
+
+    context = getattr(StarTools, "_context", None)
+    if context is None:
+        logger.warning("no AstrBot context: %r, handed back by an ended session, is dropped",
+                       event)
+        return
+    again = copy.copy(event)
+    again.clear_result()
+    again.continue_event()
+    context.get_event_queue().put_nowait(again)
+
+
+def _install_router() -> None:
+    """Register the router with AstrBot once per process (idempotent)."""
+    filters = astrbot_session_waiter.FILTERS
+    if not any(getattr(f, "convo_fsm_router", False) for f in filters):
+        router = _RouterSession()
+        filters.insert(0, router.session_filter)
+        astrbot_session_waiter.USER_SESSIONS[ROUTER_ID] = router
+    elif ROUTER_ID not in astrbot_session_waiter.USER_SESSIONS:
+        astrbot_session_waiter.USER_SESSIONS[ROUTER_ID] = _RouterSession()
+
+
+def configure(*, default_key: str | None = None) -> None:
+    """Choose what `DefaultSessionFilter` keys by: "sender" (default: each member of a
+    group on their own) or "origin" (AstrBot 4.29.3: the chat's unified_msg_origin)."""
+    if default_key is not None:
+        set_default_options(default_key=default_key)
+
+
+_ZERO_CHANGE = ("session_waiter", "SessionController", "SessionWaiter",
+                "DefaultSessionFilter", "USER_SESSIONS", "FILTERS")
+
+
+def install() -> None:
+    """Zero-change mode: put convo_fsm's session API into
+    `astrbot.core.utils.session_waiter`, so plugins imported after this use it unchanged
+    (AstrBot's own pipeline keeps its references, and reaches convo_fsm by the router).
+    `SessionFilter` stays AstrBot's class (subclasses of it are accepted)."""
+    here = sys.modules[__name__]
+    for name in _ZERO_CHANGE:
+        setattr(astrbot_session_waiter, name, getattr(here, name))
 
 
 async def route(event: Any) -> bool:
@@ -110,7 +233,9 @@ def _as_plugin_method(fn: Callable[..., Any], name: str, module: str) -> None:
 
 def route_listener(priority: int = ROUTE_PRIORITY) -> Callable[..., Any]:
     """A `Star` method (assign it in the class body) that routes every message to
-    convo_fsm's sessions before any other handler, registered in the caller's module."""
+    convo_fsm's sessions before any other handler, registered in the caller's module.
+    Not needed any more (importing this module registers the routing with AstrBot);
+    kept so plugins written with it keep working."""
 
     async def convo_fsm_route(self: Any, event: Any) -> None:
         await route(event)
@@ -128,7 +253,7 @@ def spec_command(name: str, spec: Spec, *, filter: Any = None,
     (`filter`: "member", "group" or a SessionFilter; by default the kind the spec's `start`
     declares), registered in the caller's module. The spec's `start` parses the command's
     arguments unless `data(event)` is given (bad ones are answered with the error).
-    Needs `route_listener()` in the plugin so later messages reach the session."""
+    Later messages reach the session through the routing this module registers."""
     if not isinstance(spec, Spec):
         raise TypeError(f"spec_command needs a Spec, got {type(spec).__name__}")
 
@@ -148,3 +273,6 @@ def spec_command(name: str, spec: Spec, *, filter: Any = None,
     _as_plugin_method(handler, f"convo_fsm_{name.replace('-', '_')}", _caller_module())
     aliases = set(alias) if alias else None
     return astrbot_filter.command(name, alias=aliases)(handler)  # type: ignore[no-any-return]
+
+
+_install_router()

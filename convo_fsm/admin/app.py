@@ -21,11 +21,13 @@ No route reads or writes a file: templates are loaded once, at import, from this
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import math
 import secrets
+import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -120,6 +122,7 @@ class AdminApp:
         self.guard = Guard(token, read_only=read_only)
         self.metrics = metrics
         self._live_collector: _LiveCollector | None = None
+        self._counted: tuple[float, int, Counter[tuple[str, str]]] = (-math.inf, 0, Counter())
         if metrics is not None:
             self.registry = metrics.registry
         else:
@@ -160,32 +163,41 @@ class AdminApp:
     def _message(self, request: Request, status: int, title: str, text: str) -> Response:
         return self._page(request, "message.html", status, title=title, text=text)
 
-    def _svg(self, render: Any) -> Markup | None:
+    async def _svg(self, render: Callable[[], str]) -> Markup | None:
+        """A diagram to put inline. Graphviz runs in a thread (a new picture takes tens of
+        milliseconds; the engine's loop must not wait for it)."""
         try:
-            return Markup(render())  # Graphviz output; every label in it was escaped
+            return Markup(await asyncio.to_thread(render))  # Graphviz's; every label escaped
         except DiagramError:
             return None
 
     # -- pages -------------------------------------------------------------------------------
-    async def _counts(self) -> tuple[list[Session], Counter[tuple[str, str]]]:
+    async def _counts(self, max_age: float = 0.0) -> tuple[int, Counter[tuple[str, str]]]:
+        """(live sessions, per (spec, state)); `max_age`: a count that recent is reused (the
+        overview's event streams share one count a second, however many pages are open)."""
+        now = time.monotonic()
+        if max_age > 0 and now - self._counted[0] < max_age:
+            return self._counted[1], self._counted[2]
         rows = list(await self.source.rows())
         c = counts(rows)
+        self._counted = (now, len(rows), c)
         if self._live_collector is not None:
             self._live_collector.counts = c
-        return rows, c
+        return len(rows), c
 
     async def overview(self, request: Request) -> Response:
-        rows, c = await self._counts()
+        total, c = await self._counts()
         specs = []
         for name in sorted({*self.source.spec_names(), *(s for s, _ in c)}):
             spec = self.source.spec(name)
             per_state = {state: n for (sp, state), n in c.items() if sp == name}
-            svg = None if spec is None else self._svg(lambda s=spec, p=per_state: heat_svg(s, p))
+            svg = (None if spec is None else
+                   await self._svg(functools.partial(heat_svg, spec, per_state)))
             states = [st.name for st in spec.states] if spec is not None else sorted(per_state)
             specs.append({"name": name, "svg": svg, "total": sum(per_state.values()),
                           "states": [(st, per_state.get(st, 0)) for st in states]})
         recent = self.source.recent()
-        return self._page(request, "overview.html", specs=specs, total=len(rows),
+        return self._page(request, "overview.html", specs=specs, total=total,
                           recent=_recent_rows(recent))
 
     async def sessions(self, request: Request) -> Response:
@@ -226,7 +238,7 @@ class AdminApp:
         now = self.source.now()
         spec = None if s is None else self.source.spec(s.spec)
         svg = (None if s is None or spec is None or s.state not in spec.by_name
-               else self._svg(lambda: live_svg(spec, s.state)))
+               else await self._svg(functools.partial(live_svg, spec, s.state)))
         return self._page(
             request, "session.html", key=key, s=s, snap=_snapshot(s, now),
             left_text=_fmt_left(None if s is None else _left(s, now)), svg=svg,
@@ -258,8 +270,8 @@ class AdminApp:
         async def stream() -> AsyncIterator[str]:
             last = None
             while True:
-                rows, c = await self._counts()
-                payload = {"total": len(rows),
+                total, c = await self._counts(max_age=0.9)
+                payload = {"total": total,
                            "counts": [[sp, st, n] for (sp, st), n in sorted(c.items())]}
                 if payload != last:
                     last = payload
@@ -272,16 +284,16 @@ class AdminApp:
         spec = self.source.spec(request.query_params.get("spec", ""))
         if spec is None:
             return PlainTextResponse("no such spec", 404)
-        _, c = await self._counts()
+        _, c = await self._counts(max_age=0.9)
         per_state = {state: n for (sp, state), n in c.items() if sp == spec.name}
-        return _svg_response(lambda: heat_svg(spec, per_state))
+        return await _svg_response(functools.partial(heat_svg, spec, per_state))
 
     async def diagram_live(self, request: Request) -> Response:
         spec = self.source.spec(request.query_params.get("spec", ""))
         state = request.query_params.get("state", "")
         if spec is None or state not in spec.by_name:
             return PlainTextResponse("no such spec or state", 404)
-        return _svg_response(lambda: live_svg(spec, state))
+        return await _svg_response(functools.partial(live_svg, spec, state))
 
     async def metrics_page(self, request: Request) -> Response:
         if self._live_collector is not None:
@@ -424,9 +436,9 @@ def _headers(nonce: str) -> dict[str, str]:
             "X-Frame-Options": "DENY", "Cache-Control": "no-store"}
 
 
-def _svg_response(render: Any) -> Response:
+async def _svg_response(render: Callable[[], str]) -> Response:
     try:
-        svg = render()
+        svg = await asyncio.to_thread(render)
     except DiagramError as exc:
         return PlainTextResponse(str(exc), 503)
     return Response(svg, media_type="image/svg+xml",

@@ -26,7 +26,7 @@ import attrs
 
 from convo_fsm.session import Session
 from convo_fsm.spec import Spec
-from convo_fsm.step import Force, step
+from convo_fsm.step import Force, SetDeadline, step
 from convo_fsm.storage.base import Store, StoreError, fingerprint
 from convo_fsm.storage.sqlite import SqliteStore
 
@@ -74,10 +74,11 @@ def _order(s: Session) -> tuple[float, str]:
 
 
 def query(rows: Iterable[Session], *, text: str = "", spec: str = "", state: str = "",
-          offset: int = 0, limit: int = 50) -> Page:
+          offset: int = 0, limit: int = 50, heap_limit: int = 1000) -> Page:
     """Sessions whose key contains `text` (case-insensitive), of `spec`, in `state` (empty:
     any), by time left (no deadline last, then by key); `limit` of them from `offset`.
-    One pass to filter and a bounded heap for the page: no full sort of 100k sessions."""
+    One pass to filter and a bounded heap for the page (up to `heap_limit` rows from the
+    top; deeper pages sort): no full sort of 100k sessions for the first pages."""
     if offset < 0 or limit < 1:
         raise AdminError(f"a page needs offset >= 0 and limit >= 1, got {offset}, {limit}")
     needle = text.casefold()
@@ -88,15 +89,12 @@ def query(rows: Iterable[Session], *, text: str = "", spec: str = "", state: str
             and (not needle or needle in s.key.casefold())]
     else:
         matches = rows if isinstance(rows, list) else list(rows)
-    if offset + limit <= _HEAP_PAGES:
+    if offset + limit <= heap_limit:
         page = heapq.nsmallest(offset + limit, matches, key=_order)[offset:]
     else:  # a deep page: two stable sorts (by key, then by deadline) beat a big heap
         by_key = sorted(matches, key=_by_key)
         page = sorted(by_key, key=_by_deadline)[offset:offset + limit]
     return Page(len(matches), offset, tuple(page))
-
-
-_HEAP_PAGES = 1000
 
 
 def _by_key(s: Session) -> str:
@@ -171,7 +169,10 @@ class EngineSource:
     async def set_deadline(self, key: str, deadline: float | None) -> Session:
         if self.engine.session(key) is None:
             raise AdminError(f"no live session on {key!r}")
-        return self.engine.set_deadline(key, deadline)
+        try:
+            return self.engine.set_deadline(key, deadline)
+        except ValueError as exc:  # a deadline the engine refuses (step.check_deadline)
+            raise AdminError(str(exc)) from exc
 
     def transcript(self, key: str) -> list[dict[str, Any]] | None:
         if self.transcript_ is None:
@@ -193,8 +194,8 @@ class StoreSource:
     wall clock (`WallClock`, what a stored engine uses). The list is a snapshot of the
     store (for an SQLite file, its columns; else `store.list()`): one older than `max_age`
     seconds is still served while a new one is read in the background, one older than 30
-    `max_age` is read again first, and so is the first one after an act of ours. One
-    session is read fresh each time. `specs` are the specs the store's sessions may name
+    `max_age` is read again first; our own acts show in it at once. One session is read
+    fresh each time. `specs` are the specs the store's sessions may name
     (for diagrams and `force`)."""
 
     kind = "store"
@@ -207,7 +208,7 @@ class StoreSource:
         self.max_age = max_age
         self.clock = clock
         self.monotonic = monotonic
-        self._snapshot: list[Session] = []
+        self._snapshot: dict[str, Session] = {}
         self._taken = -_INF
         self._lock = asyncio.Lock()
         self._ro: sqlite3.Connection | None = None
@@ -218,15 +219,15 @@ class StoreSource:
         return self.clock()
 
     async def rows(self) -> Iterable[Session]:
-        """The last listing. One older than `max_age` is served while a new one is read in
-        the background (pages stay fast at 100k); after our own act, or the first time, the
-        new listing is awaited."""
+        """The last listing (with our own acts in it). One older than `max_age` is served
+        while a new one is read in the background (pages stay fast at 100k); the first one,
+        one older than 30 `max_age`, and one after `invalidate()` are awaited."""
         age = self.monotonic() - self._taken
         if self._dirty or (self._refreshing is None and age >= 30 * self.max_age):
             await self._refresh()
         elif age >= self.max_age and self._refreshing is None:
             self._refreshing = asyncio.get_running_loop().create_task(self._refresh())
-        return self._snapshot
+        return list(self._snapshot.values())
 
     async def _refresh(self) -> None:
         async with self._lock:
@@ -236,8 +237,9 @@ class StoreSource:
             self._dirty = False
             try:
                 fast = await asyncio.to_thread(self._sqlite_rows)
-                self._snapshot = (fast if fast is not None
-                                  else [r.session for r in await self.store.list()])
+                listing = (fast if fast is not None
+                           else [r.session for r in await self.store.list()])
+                self._snapshot = {s.key: s for s in listing}
                 self._taken = started
             finally:
                 self._refreshing = None
@@ -260,8 +262,15 @@ class StoreSource:
             return None  # an older schema, no JSON1: decode the records
 
     def invalidate(self) -> None:
-        """Read the store again at the next listing (done after each of our acts)."""
+        """Read the store again at the next listing (before serving it)."""
         self._dirty = True
+
+    def _patch(self, key: str, session: Session | None) -> None:
+        """Our own act, shown in the listing at once (without reading the store again)."""
+        if session is None:
+            self._snapshot.pop(key, None)
+        else:
+            self._snapshot[key] = session
 
     async def get(self, key: str) -> Session | None:
         stored = await self.store.load(key)
@@ -278,7 +287,7 @@ class StoreSource:
         if stored is None:
             raise AdminError(f"no live session on {key!r}")
         await self.store.delete(key, stored.rev)
-        self.invalidate()
+        self._patch(key, None)
 
     def _spec_of(self, session: Session) -> Spec:
         spec = self.specs.get(session.spec)
@@ -297,24 +306,26 @@ class StoreSource:
         if session.state not in spec.by_name:  # stored by another version of the spec
             session = session._replace(state=spec.initial)
         result = step(spec, session, Force(state), self.now())
-        self.invalidate()
         if spec.by_name[state].final:
             await self.store.delete(key, stored.rev)
+            self._patch(key, None)
             return None
         await self.store.save(result.session, fingerprint(spec), stored.rev)
+        self._patch(key, result.session)
         return result.session
 
     async def set_deadline(self, key: str, deadline: float | None) -> Session:
         stored = await self.store.load(key)
         if stored is None:
             raise AdminError(f"no live session on {key!r}")
-        s = stored.session
-        # What Engine.set_deadline does to a live session: the warning is dropped and the
-        # generation bumped, so timers armed before are outdated.
-        new = s._replace(deadline=deadline, warn_at=None, generation=s.generation + 1,
-                         updated=self.now())
+        session = stored.session
+        spec = self._spec_of(session)
+        try:  # the rule Engine.set_deadline follows too
+            new = step(spec, session, SetDeadline(deadline), self.now()).session
+        except ValueError as exc:
+            raise AdminError(str(exc)) from exc
         await self.store.save(new, stored.fingerprint, stored.rev)
-        self.invalidate()
+        self._patch(key, new)
         return new
 
     def transcript(self, key: str) -> list[dict[str, Any]] | None:

@@ -54,6 +54,7 @@ from convo_fsm.step import (
     GuardFailed,
     Input,
     Policy,
+    Run,
     SetDeadline,
     TimerFired,
     achoose,
@@ -65,7 +66,7 @@ from .effects import Pending, finish, run
 from .supervisor import Supervisor
 from .timers import Entry, Timers
 from .tracing import HookTracer, Tracer, TraceRecord
-from .turns import Interrupted, Turn, Turns
+from .turns import Interrupted, Turn, Turns, current_task
 
 if TYPE_CHECKING:
     from convo_fsm.storage.base import Store
@@ -267,7 +268,7 @@ class Engine:
         check_data(own)
         self.register(spec)
         turn = self._turns.busy.get(key)
-        reentrant = turn is not None and turn.task is asyncio.current_task()
+        reentrant = turn is not None and turn.task is current_task()
         held: Turn | None = None
         if not reentrant:
             self._check_start(key, spec, replace)
@@ -407,7 +408,7 @@ class Engine:
         """An event for a busy key, by the spec's busy policy: the turn once it comes, or
         the event's answer: True, dropped with the busy reply (consumed); False, its session
         ended meanwhile (handed back); None, the inbox is full (handed back)."""
-        if turn.task is asyncio.current_task():
+        if turn.task is current_task():
             raise RuntimeError(f"an action of {key!r} cannot deliver to its own key: "
                                "it would wait for itself")
         spec = self._specs[session.spec]
@@ -439,9 +440,13 @@ class Engine:
             return False
         del self._sessions[key]
         self._trace.end(key, session, reason)
-        self._turns.hand_back(key)
+        if key in self._turns.busy:
+            self._turns.hand_back(key)
+        waiters = self._end_waiters.pop(key, None) if self._end_waiters else None
+        if waiters is None and self._on_end is None:
+            return True
         ended = Ended(session, reason, error)
-        for waiter in self._end_waiters.pop(key, ()):
+        for waiter in waiters or ():
             if not waiter.done():
                 waiter.set_result(ended)
         if self._on_end is not None:
@@ -539,12 +544,18 @@ class Engine:
         name = "warning" if warning else "timeout"
         new = result.session
         self._commit(key, new, None, name, session.state, now)
-        ctx = Context(new, None, name, now, self.emit)
-        pending = run(self, key, new, result.effects, ctx)
+        effects = result.effects
+        ctx = None  # most timeouts run no action: no context for them
+        for effect in effects:
+            if type(effect) is Run:
+                ctx = Context(new, None, name, now, self.emit)
+                break
+        pending = run(self, key, new, effects, ctx)
         if pending is not None:
+            assert ctx is not None
             if turn is None:
                 turn = self._turns.take_free(key)
-            self._detach(key, new, result.effects, ctx, turn, pending)
+            self._detach(key, new, effects, ctx, turn, pending)
             return _DETACHED
         return _FIRED
 
@@ -553,7 +564,7 @@ class Engine:
         """The rest of a timer's step, from an action that must be awaited, in a task that
         holds the turn: interruptible from now on, like any action."""
         async def rest() -> None:
-            task = asyncio.current_task()
+            task = current_task()
             try:
                 await finish(self, key, session, effects, ctx, turn, pending)
                 if self._store is not None:

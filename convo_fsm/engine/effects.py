@@ -27,7 +27,7 @@ from convo_fsm.context import Context
 from convo_fsm.session import Session
 from convo_fsm.step import Arm, Effect, Run, interrupted
 
-from .turns import Interrupted, Turn, Turns
+from .turns import Interrupted, Turn, current_task, done, judge
 
 __all__ = ["Host", "Pending", "cut_short", "finish", "run"]
 
@@ -99,12 +99,19 @@ async def finish(host: Host, key: str, session: Session, effects: Sequence[Effec
     of the effects the same way."""
     index, awaitable = pending
     n = len(effects)
+    task = current_task() if turn is not None else None
     while True:
         try:
-            if turn is None:
+            if task is None or turn is None:
                 await awaitable
-            else:
-                await Turns.wait(awaitable, turn)
+            else:  # what Turns.wait does, without a coroutine between
+                turn.task, turn.cancelling = task, task.cancelling()
+                try:
+                    await awaitable
+                except asyncio.CancelledError:
+                    raise judge(turn, task) from None
+                finally:
+                    done(turn, task)
         except Interrupted:
             cut_short(host, key, session, effects, index)
             return

@@ -38,6 +38,8 @@ class Timers:
 
     def arm(self, key: str, session: Session) -> None:
         """Schedule the session's deadline and warning (its older entries are outdated)."""
+        if session.deadline is None and session.warn_at is None:
+            return  # nothing to schedule (its old entries are outdated by the generation)
         heap = self.heap
         sid, gen = session.id, session.generation
         if session.warn_at is not None:
@@ -59,6 +61,9 @@ class Timers:
     def next_deadline(self) -> float | None:
         """The earliest live deadline (outdated entries are dropped on the way)."""
         heap, sessions = self.heap, self._sessions
+        if not sessions:
+            heap.clear()  # all outdated (after a mass expiry: no million pops in one go)
+            return None
         while heap:
             due, key, sid, gen, warning = heap[0]
             if _live(sessions.get(key), sid, gen, warning):

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 __all__ = ["ActionCancelled", "Interrupted", "Turn", "Turns"]
@@ -123,28 +124,61 @@ class Turns:
     @staticmethod
     def interrupt(turn: Turn) -> None:
         task = turn.task
-        if task is not None and task is not asyncio.current_task() and not turn.cancel_requested:
+        if task is not None and task is not current_task() and not turn.cancel_requested:
             turn.cancel_requested = True
             task.cancel()
 
     @staticmethod
     async def wait(awaitable: Awaitable[Any], turn: Turn | None) -> Any:
         """Await a guard's or action's `awaitable`, interruptibly when it holds `turn`."""
-        task = asyncio.current_task()
+        task = current_task()
         if turn is None or task is None:
             return await awaitable
         turn.task, turn.cancelling = task, task.cancelling()
         try:
             return await awaitable
         except asyncio.CancelledError:
-            if turn.cancel_requested and task.uncancel() <= turn.cancelling:
-                turn.cancel_requested = False
-                raise Interrupted from None
-            if task.cancelling() > turn.cancelling:
-                raise  # the caller is being cancelled
-            raise ActionCancelled("raised CancelledError without being cancelled") from None
+            raise judge(turn, task) from None
         finally:
-            turn.task = None
-            if turn.cancel_requested:  # it swallowed our CancelledError and returned
-                turn.cancel_requested = False
-                task.uncancel()
+            done(turn, task)
+
+
+# The rule of an interruptible await, in two parts, so that `effects.finish` (the per-event
+# path) can await an action with no extra coroutine between: set `turn.task` and
+# `turn.cancelling` before, then on CancelledError `raise judge(...)`, finally `done(...)`.
+def judge(turn: Turn, task: asyncio.Task[Any]) -> BaseException:
+    """What a CancelledError out of the awaited guard or action means: `Interrupted` (the
+    engine's own cut), the CancelledError again (the caller is being cancelled), or
+    `ActionCancelled` (nobody cancelled: the action raised it by itself)."""
+    if turn.cancel_requested and task.uncancel() <= turn.cancelling:
+        turn.cancel_requested = False
+        return Interrupted()
+    if task.cancelling() > turn.cancelling:
+        return asyncio.CancelledError()
+    return ActionCancelled("raised CancelledError without being cancelled")
+
+
+def done(turn: Turn, task: asyncio.Task[Any]) -> None:
+    turn.task = None
+    if turn.cancel_requested:  # it swallowed our CancelledError and returned
+        turn.cancel_requested = False
+        task.uncancel()
+
+
+def _current_task_lookup() -> Callable[[], asyncio.Task[Any] | None]:
+    """`asyncio.current_task`, or on Pythons where it is written in Python (3.11) the same
+    lookup without its frame: it runs once per delivered event."""
+    found = asyncio.current_task
+    tasks = getattr(asyncio.tasks, "_current_tasks", None)
+    running = getattr(asyncio.events, "_get_running_loop", None)
+    if inspect.isbuiltin(found) or not isinstance(tasks, dict) or running is None:
+        return found
+    get = tasks.get
+
+    def current_task() -> asyncio.Task[Any] | None:
+        return get(running())
+
+    return current_task
+
+
+current_task = _current_task_lookup()

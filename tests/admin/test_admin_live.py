@@ -144,6 +144,13 @@ def test_serve_binds_to_localhost_and_prints_the_token_once(tmp_path: Path) -> N
     bad = subprocess.run([sys.executable, "-m", "convo_fsm", "serve", "--store",
                           "ftp://x"], capture_output=True, text=True, timeout=30)
     assert bad.returncode == 2 and "unknown store URL" in bad.stderr
+    bad = subprocess.run([sys.executable, "-m", "convo_fsm", "serve", "--store", str(path),
+                          "--spec", "no_such_module:SPEC"], capture_output=True, text=True,
+                         timeout=30)
+    assert bad.returncode == 2 and "--spec 'no_such_module:SPEC'" in bad.stderr
+    bad = subprocess.run([sys.executable, "-m", "convo_fsm", "serve", "--store", str(path),
+                          "--token", "short"], capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and "at least 8 characters" in bad.stderr
     with socket_port() as port:
         proc = subprocess.Popen([sys.executable, "-m", "convo_fsm", "serve", "--store",
                                  str(path), "--port", str(port)], stdout=subprocess.PIPE,

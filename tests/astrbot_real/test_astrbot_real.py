@@ -13,13 +13,14 @@ import itertools
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
 from astrbot.core.message.components import At, Plain
 from astrbot.core.message.message_event_result import MessageChain
 from astrbot.core.pipeline.process_stage.method.star_request import StarRequestSubStage
+from astrbot.core.pipeline.process_stage.stage import ProcessStage
 from astrbot.core.platform.astr_message_event import AstrMessageEvent
 from astrbot.core.platform.astrbot_message import AstrBotMessage, MessageMember
 from astrbot.core.platform.message_type import MessageType
@@ -130,10 +131,23 @@ class Chat:
                     activated.append(dataclasses.replace(
                         md, handler=functools.partial(md.handler, star)))
         event.set_extra("activated_handlers", activated)
-        async for _ in StarRequestSubStage().process(event):
+        # AstrBot's own ProcessStage: its routing to waiting sessions (where convo_fsm's
+        # router sits), then the activated handlers.
+        async for _ in process_stage().process(event):
             result = event.get_result()
             if result is not None and result.chain:
                 await event.send(result)
+            event.clear_result()
+
+
+def process_stage() -> ProcessStage:
+    """AstrBot's ProcessStage without initialize() (which needs a whole AstrBot): its
+    handler sub-stage, and the LLM path off."""
+    stage = ProcessStage()
+    stage.ctx = SimpleNamespace(astrbot_config={"provider_settings": {"enable": False}})  # type: ignore[assignment]
+    stage.config = stage.ctx.astrbot_config
+    stage.star_request_sub_stage = StarRequestSubStage()
+    return stage
 
 
 CONFIG: dict[str, Any] = {}
@@ -238,14 +252,20 @@ async def test_real_astrbot_session_filter_subclass_is_accepted() -> None:
     assert seen == ["bob"]
 
 
-async def test_real_spec_command_and_route_listener_are_registered_handlers() -> None:
+async def test_real_routing_is_registered_with_astrbot_once_and_spec_command_works() -> None:
+    from convo_fsm.adapters import astrbot as adapter
+
+    routers = [f for f in astrbot_waiter.FILTERS if getattr(f, "convo_fsm_router", False)]
+    assert len(routers) == 1 and astrbot_waiter.FILTERS[0] is routers[0]
+    assert astrbot_waiter.USER_SESSIONS[adapter.ROUTER_ID].session_filter is routers[0]
+    adapter._install_router()  # a second plugin importing the adapter: still one
+    assert sum(getattr(f, "convo_fsm_router", False) for f in astrbot_waiter.FILTERS) == 1
     mds = star_handlers_registry.get_handlers_by_module_name(plugins.__name__)
     by_name = {md.handler_name: md for md in mds}
-    route, quiz = by_name["convo_fsm_route"], by_name["convo_fsm_quiz"]
-    assert route.extras_configs["priority"] == sys.maxsize
+    assert "convo_fsm_route" not in by_name  # no listener line in the plugin
+    quiz = by_name["convo_fsm_quiz"]
     assert [f.command_name for f in quiz.event_filters if isinstance(f, CommandFilter)] == [
         "quiz"]
-    assert mds[0] is route  # AstrBot runs it before every other handler of the plugin
 
     chat = Chat(plugins.QuizPlugin)
     assert await chat.send("/quiz", sender="ann", group="g") == ["ann: what is 6 x 7?"]

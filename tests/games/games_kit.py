@@ -74,4 +74,18 @@ def continuations(prev: str, used: set[str], strict: bool) -> list[str]:
     return sorted({w for w in found if w not in used and follows(prev, w, strict)})
 
 
-__all__ = ["continuations", "follows", "is_chengyu", "play", "readings", "replies"]
+@functools.cache
+def jieba_counts() -> dict[str, int]:
+    """Word -> count, read line by line from jieba's dict.txt (`word count tag`)."""
+    import jieba  # type: ignore[import-untyped]
+
+    out = {}
+    with open(Path(jieba.__file__).parent / "dict.txt", encoding="utf-8") as f:
+        for line in f:
+            word, count, *_ = line.split()
+            out[word] = int(count)
+    return out
+
+
+__all__ = ["continuations", "follows", "is_chengyu", "jieba_counts", "play", "readings",
+           "replies"]

@@ -205,3 +205,23 @@ def test_every_command_has_help_with_examples(command: str,
     assert main([command, "--help"]) == 0
     text = capsys.readouterr().out
     assert "examples:" in text and f"convo-fsm {command} " in text.split("examples:")[1]
+
+
+def test_a_spec_file_is_a_target(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec_file = tmp_path / "greet.yaml"
+    spec_file.write_text(
+        "name: greet\ninitial: asking\nstates:\n"
+        "  asking:\n    enter: \"Your name?\"\n"
+        "    on:\n      - {event: message, target: STOP, reply: \"Hello!\"}\n")
+    code, out, _ = play(tmp_path, capsys, str(spec_file), "/start\nAnn\n", "--virtual")
+    assert code == 0
+    assert [text for _, _, text in replies(out)] == ["Your name?", "Hello!"]
+    assert main(["diagram", str(spec_file)]) == 0
+    assert "spec 'greet'" in capsys.readouterr().out
+    (tmp_path / "bad.toml").write_text("name = 3\n")
+    assert main(["diagram", str(tmp_path / "bad.toml")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"convo-fsm diagram: error: spec file '{tmp_path / 'bad.toml'}'")
+    assert err.count("\n") == 1
+    assert main(["diagram", str(tmp_path / "missing.json")]) == 2
+    assert "does not exist" in capsys.readouterr().err

@@ -45,7 +45,8 @@ def test_transcript_bad_input_hint_warning_and_timeout(
     last = opening[-1]
     assert texts[0].startswith(f"成语接龙! I start: {opening}. "
                                f"Your idiom must start with 「{last}」")
-    assert texts[1].startswith("「hello」 is not an idiom in my dictionary. Try again")
+    assert texts[1].startswith("「hello」 is not Chinese: an idiom here is four Chinese "
+                               "characters. Try again")
     assert texts[2].startswith(f"「{opening}」 was already used in this game.")
     assert texts[3].startswith(f"「{wrong_start}」 does not start with 「{last}」")
     hint = re.fullmatch(r"Hint: (\w\w)__", texts[4])

@@ -100,10 +100,14 @@ class PluginImporter:
         safe = re.sub(r"\W", "_", folder.name) or "plugin"
         name = f"{ROOT_PACKAGE}.{safe}_{next(_count)}"
         init = folder / "__init__.py"
-        spec = importlib.util.spec_from_file_location(
-            name, init if init.is_file() else None, submodule_search_locations=[str(folder)])
-        if spec is None:
-            raise ImportError(f"cannot import {folder}")
+        if init.is_file():
+            spec = importlib.util.spec_from_file_location(
+                name, init, submodule_search_locations=[str(folder)])
+            if spec is None:
+                raise ImportError(f"cannot import {folder}")
+        else:
+            spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
+            spec.submodule_search_locations = [str(folder)]
         package = importlib.util.module_from_spec(spec)
         real = {k: sys.modules.pop(k) for k in list(sys.modules) if _is_astrbot(k)}
         try:

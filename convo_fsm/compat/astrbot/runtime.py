@@ -48,6 +48,7 @@ __all__ = [
     "current_runtime",
     "default_runtime",
     "runtime_for",
+    "set_default_options",
     "set_default_runtime",
 ]
 
@@ -497,14 +498,25 @@ def _view_filter_fn(kind: str, fn: Callable[[EventView], str]) -> Callable[[Any]
 
 
 _default: Runtime | None = None
+_default_options: dict[str, Any] = {}
 
 
 def default_runtime() -> Runtime:
     """The process-wide runtime (real time) used for events no host bound to a runtime."""
     global _default
     if _default is None:
-        _default = Runtime()
+        _default = Runtime(**_default_options)
     return _default
+
+
+def set_default_options(**options: Any) -> None:
+    """Options of the process-wide runtime (`default_key`), now and when it is rebuilt."""
+    if "default_key" in options and options["default_key"] not in DEFAULT_KEYS:
+        raise ValueError(f"default_key must be one of {DEFAULT_KEYS}, "
+                         f"got {options['default_key']!r}")
+    _default_options.update(options)
+    if _default is not None and "default_key" in options:
+        _default.default_key = options["default_key"]
 
 
 def set_default_runtime(runtime: Runtime | None) -> None:

@@ -1,8 +1,8 @@
 # ruff: noqa: E501, I001, RUF100, SIM105, B904
 """The idiom-chain example of AstrBot's "Session control" guide as a plugin for *real*
 AstrBot 4.29.3 that switched to convo_fsm: the only change is the session_waiter import
-(`astrbot.core.utils.session_waiter` -> `convo_fsm.adapters.astrbot`), plus the
-`route_listener()` line so later messages reach convo_fsm's sessions. The rest is AstrBot.
+(`astrbot.core.utils.session_waiter` -> `convo_fsm.adapters.astrbot`); the rest is
+AstrBot (no routing line: importing the adapter registers its routing with AstrBot).
 `QuizPlugin` shows a convo_fsm Spec as a command.
 """
 
@@ -11,7 +11,6 @@ from convo_fsm.adapters.astrbot import (
     session_waiter,
     SessionController,
     SessionFilter,
-    route_listener,
     spec_command,
 )
 from astrbot.api.event import filter, AstrMessageEvent
@@ -24,8 +23,6 @@ from convo_fsm import KEEP, STOP, On, Spec, State, Timeout
 class IdiomChain(Star):
     def __init__(self, context: Context):
         super().__init__(context)
-
-    convo_fsm_route = route_listener()
 
     @filter.command("idiom-chain")
     async def handle_empty_mention(self, event: AstrMessageEvent):
@@ -93,5 +90,4 @@ quiz_spec = Spec(
 
 
 class QuizPlugin(Star):
-    convo_fsm_route = route_listener()
     quiz = spec_command("quiz", quiz_spec)

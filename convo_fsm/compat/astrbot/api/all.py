@@ -45,6 +45,8 @@ from convo_fsm.compat.astrbot.core.message.components import (
     Share,
     Unknown,
     Video,
+    file_uri_to_path,
+    is_file_uri,
 )
 from convo_fsm.compat.astrbot.core.message.message_event_result import (
     CommandResult,
@@ -72,7 +74,8 @@ __all__ = [
     "MessageEventResult", "MessageMember", "MessageType", "Music", "Node", "Nodes", "Plain",
     "PlatformAdapterType", "PlatformAdapterTypeFilter", "PlatformMetadata", "Poke",
     "Provider", "Record", "Reply", "Shake", "Share", "Star", "Unknown", "Video", "command",
-    "command_group", "event_message_type", "get_astrbot_data_path", "get_astrbot_temp_path",
+    "command_group", "event_message_type", "file_uri_to_path", "get_astrbot_data_path",
+    "get_astrbot_temp_path", "is_file_uri",
     "llm_tool", "logger", "platform_adapter_type", "regex", "register",
 ]
 

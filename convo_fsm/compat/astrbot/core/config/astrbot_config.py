@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import os
 from typing import Any
 
-__all__ = ["DEFAULT_VALUE_MAP", "AstrBotConfig"]
+from convo_fsm.compat.astrbot.core.utils.astrbot_path import get_astrbot_data_path
+
+__all__ = ["DEFAULT_VALUE_MAP", "AstrBotConfig", "get_astrbot_data_path", "logger"]
+
+logger = logging.getLogger("astrbot")
 
 DEFAULT_VALUE_MAP: dict[str, Any] = {
     "int": 0, "float": 0.0, "bool": False, "string": "", "text": "", "list": [],

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import base64
 import enum
+import logging
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import unquote, urlparse
+
+from convo_fsm.compat.astrbot.core.utils.astrbot_path import get_astrbot_temp_path
 
 __all__ = [
     "RPS",
@@ -37,8 +41,23 @@ __all__ = [
     "Share",
     "Unknown",
     "Video",
+    "file_uri_to_path",
+    "get_astrbot_temp_path",
+    "is_file_uri",
+    "logger",
     "render_chain",
 ]
+
+logger = logging.getLogger("astrbot")
+
+
+def is_file_uri(value: str) -> bool:
+    return isinstance(value, str) and value.startswith("file://")
+
+
+def file_uri_to_path(uri: str) -> str:
+    """`file:///a/b` -> `/a/b`."""
+    return unquote(urlparse(uri).path)
 
 
 class ComponentType(str, enum.Enum):  # noqa: UP042 - AstrBot's, str() included

@@ -34,6 +34,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from convo_fsm.compat.astrbot.core.message import components as Comp
+from convo_fsm.compat.astrbot.core.platform.astr_message_event import AstrMessageEvent
 from convo_fsm.compat.astrbot.runtime import (
     EventView,
     WaiterEnded,
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FILTERS",
     "USER_SESSIONS",
+    "AstrMessageEvent",
     "DefaultSessionFilter",
     "SessionController",
     "SessionFilter",

@@ -1,0 +1,285 @@
+"""The pattern plugins of tests/compat/plugins in real AstrBot 4.29.3, through its own
+pipeline stages (WakingCheckStage: wake prefix, admins, filters, command parameters, its
+replies; ProcessStage: its routing to waiting sessions, then the handlers; a respond step
+as its scheduler runs it), each walked through the same transcript as in PluginHost:
+
+- "adapter": the plugin with ONE import changed (`from astrbot.core.utils.session_waiter
+  import` -> `from convo_fsm.adapters.astrbot import`), nothing else: the replies must be
+  the transcript's;
+- "astrbot": the plugin unmodified, on AstrBot's own waiter: the replies must be the
+  transcript's, except the steps marked `astrbot_reply` (AstrBot's documented bugs, each
+  with its reason).
+
+Time is virtual in both: the loop's clock (AstrBot's waiter times with it) and convo_fsm's
+VirtualClock advance together."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib
+import importlib.util
+import itertools
+import json
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+from typing import Any
+
+import pytest
+from astrbot.core.config.astrbot_config import AstrBotConfig
+from astrbot.core.message import components as RealComp
+from astrbot.core.message.message_event_result import MessageChain
+from astrbot.core.pipeline.process_stage.method.star_request import StarRequestSubStage
+from astrbot.core.pipeline.process_stage.stage import ProcessStage
+from astrbot.core.pipeline.waking_check.stage import WakingCheckStage
+from astrbot.core.platform.astr_message_event import AstrMessageEvent
+from astrbot.core.platform.astrbot_message import AstrBotMessage, MessageMember
+from astrbot.core.platform.message_type import MessageType
+from astrbot.core.platform.platform_metadata import PlatformMetadata
+from astrbot.core.star.session_plugin_manager import SessionPluginManager
+from astrbot.core.star.star import star_map
+from astrbot.core.star.star_handler import star_handlers_registry
+from astrbot.core.star.star_tools import StarTools
+from astrbot.core.utils import session_waiter as sw
+
+from convo_fsm import VirtualClock
+from convo_fsm.adapters.astrbot import Runtime, set_default_runtime
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "compat"))
+from astrbot_transcripts import PATTERNS, PLUGINS, components, render, transcript
+
+META = PlatformMetadata(name="aiocqhttp", description="convo_fsm tests", id="testbot")
+ONE_IMPORT = ("from astrbot.core.utils.session_waiter import",
+              "from convo_fsm.adapters.astrbot import")
+_ids = itertools.count(1)
+_loads = itertools.count(1)
+
+
+class VirtualTimeLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock a test moves forward (AstrBot's waiter times its
+    sessions with `asyncio.wait_for`, i.e. with this clock)."""
+
+    offset = 0.0
+
+    def time(self) -> float:
+        return super().time() + self.offset
+
+
+class ChatEvent(AstrMessageEvent):
+    def __init__(self, world: World, *args: Any) -> None:
+        super().__init__(*args)
+        self.world = world
+
+    async def send(self, message: MessageChain) -> None:
+        self._has_send_oper = True
+        self.world.out.append(render(message.chain))
+
+
+class World:
+    """One plugin in real AstrBot's stages, fed messages as a platform would."""
+
+    def __init__(self, name: str, mode: str, tmp: Path, admins: list[str]) -> None:
+        self.loop = asyncio.get_running_loop()
+        assert isinstance(self.loop, VirtualTimeLoop)
+        self.clock = VirtualClock()
+        self.runtime = Runtime(clock=self.clock)
+        set_default_runtime(self.runtime)
+        self.out: list[str] = []
+        self.queue: asyncio.Queue[AstrMessageEvent] = asyncio.Queue()
+        self.tasks: set[asyncio.Task[None]] = set()
+        module = load_plugin(name, mode, tmp)
+        self.plugin_name = _metadata_name(PLUGINS / name)
+        meta = self.meta = star_map[module.__name__]
+        meta.name = self.plugin_name
+        meta.activated = True
+        self.config = {
+            "platform_settings": {"no_permission_reply": True,
+                                  "friend_message_needs_wake_prefix": False},
+            "admins_id": admins, "wake_prefix": ["/"], "plugin_set": [self.plugin_name],
+            "disable_builtin_commands": True,
+            "provider_settings": {"enable": False, "prompt_prefix": "", "identifier": False},
+        }
+        context = SimpleNamespace(get_event_queue=lambda: self.queue,
+                                  get_config=lambda umo=None: self.config,
+                                  send_message=self.send_message)
+        StarTools.initialize(context)  # type: ignore[arg-type]
+        cls = meta.star_cls_type
+        schema_file = PLUGINS / name / "_conf_schema.json"
+        if schema_file.is_file():
+            conf = AstrBotConfig(config_path=str(tmp / f"{name}_{mode}_config.json"),
+                                 schema=json.loads(schema_file.read_text("utf-8")))
+            self.star = cls(context=context, config=conf)
+        else:
+            self.star = cls(context=context)
+        meta.star_cls = self.star
+        for md in star_handlers_registry.get_handlers_by_module_name(module.__name__):
+            md.handler = functools.partial(md.handler, self.star)  # as AstrBot binds them
+        self.waking = WakingCheckStage()
+        self.process = ProcessStage()
+        self.consumer = self.loop.create_task(self._consume())
+
+    async def start(self) -> None:
+        await self.waking.initialize(SimpleNamespace(astrbot_config=self.config,
+                                                     db_helper=None,
+                                                     astrbot_config_id="default"))
+        self.waking._umo_auto_name_recorder = SimpleNamespace(schedule=lambda e: None)
+        self.process.ctx = SimpleNamespace(astrbot_config=self.config)  # type: ignore[assignment]
+        self.process.config = self.config  # type: ignore[assignment]
+        self.process.star_request_sub_stage = StarRequestSubStage()
+
+    async def send_message(self, session: Any, chain: MessageChain) -> bool:
+        self.out.append(render(chain.chain))
+        return True
+
+    def event(self, step: dict[str, Any]) -> ChatEvent:
+        sender, group, text = step["sender"], step.get("group"), step["send"]
+        msg = AstrBotMessage()
+        msg.type = MessageType.GROUP_MESSAGE if group else MessageType.FRIEND_MESSAGE
+        msg.self_id = "bot"
+        msg.session_id = group or sender
+        msg.message_id = str(next(_ids))
+        msg.sender = MessageMember(user_id=sender, nickname=sender.title())
+        msg.message = components(step, RealComp) or [RealComp.Plain(text)]
+        msg.message_str = text
+        msg.raw_message = None
+        if group:
+            msg.group_id = group
+        return ChatEvent(self, text, msg, META, msg.session_id)
+
+    async def _consume(self) -> None:
+        while True:
+            self._spawn(await self.queue.get())
+
+    def _spawn(self, event: AstrMessageEvent) -> None:
+        task = self.loop.create_task(self._pipeline(event))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _pipeline(self, event: AstrMessageEvent) -> None:
+        await self.waking.process(event)  # type: ignore[misc]
+        if event.is_stopped():
+            return
+        async for _ in self.process.process(event):  # the scheduler's onion, as AstrBot's
+            if event.is_stopped():
+                break
+            result = event.get_result()  # the respond stage
+            if result is not None and result.chain:
+                await event.send(result.derive(result.chain))
+            event.clear_result()
+            if event.is_stopped():
+                break
+
+    async def settle(self) -> None:
+        """Run until nothing is ready and no timer is due (bounded)."""
+        loop = self.loop
+        for _ in range(10_000):
+            await asyncio.sleep(0)
+            due = any(not h.cancelled() and h.when() <= loop.time()
+                      for h in loop._scheduled)  # type: ignore[attr-defined]
+            if not loop._ready and not due:  # type: ignore[attr-defined]
+                return
+        raise AssertionError("the loop never settled")
+
+    async def step(self, step: dict[str, Any]) -> list[str]:
+        start = len(self.out)
+        if "advance" in step:
+            self.loop.offset += step["advance"]
+            await self.clock.advance(step["advance"])
+        else:
+            self._spawn(self.event(step))
+        await self.settle()
+        return self.out[start:]
+
+    async def close(self) -> None:
+        self.consumer.cancel()
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(self.consumer, *self.tasks, return_exceptions=True)
+        await self.runtime.engine.close()
+        for key in [k for k, v in sw.USER_SESSIONS.items()
+                    if not getattr(v, "convo_fsm_router", False)]:
+            del sw.USER_SESSIONS[key]
+        sw.FILTERS[:] = [f for f in sw.FILTERS if getattr(f, "convo_fsm_router", False)]
+        set_default_runtime(None)
+        self.meta.activated = False  # a later World loads the same plugin afresh
+
+
+def load_plugin(name: str, mode: str, tmp: Path) -> ModuleType:
+    """The plugin folder as a package of its own; in "adapter" mode with its one
+    session_waiter import changed (and nothing else)."""
+    folder = tmp / f"{name}_{mode}"
+    shutil.copytree(PLUGINS / name, folder)
+    if mode == "adapter":
+        main = folder / "main.py"
+        source = main.read_text("utf-8")
+        assert source.count(ONE_IMPORT[0]) == 1
+        main.write_text(source.replace(*ONE_IMPORT), "utf-8")
+    package = f"convo_fsm_real_patterns_{name}_{mode}_{next(_loads)}"
+    spec = importlib.util.spec_from_loader(package, loader=None, is_package=True)
+    assert spec is not None
+    spec.submodule_search_locations = [str(folder)]
+    sys.modules[package] = importlib.util.module_from_spec(spec)
+    return importlib.import_module(f"{package}.main")
+
+
+def _metadata_name(folder: Path) -> str:
+    for line in (folder / "metadata.yaml").read_text("utf-8").splitlines() \
+            if (folder / "metadata.yaml").is_file() else ():
+        key, _, value = line.partition(":")
+        if key.strip() == "name":
+            return value.strip()
+    return folder.name
+
+
+@pytest.fixture
+def virtual_loop(monkeypatch: pytest.MonkeyPatch) -> Iterator[VirtualTimeLoop]:
+    loop = VirtualTimeLoop()
+    # AstrBot's waiter stamps keep() with time.time(): the same virtual clock.
+    monkeypatch.setattr(sw, "time", SimpleNamespace(time=loop.time))
+
+    async def every_handler(event: Any, handlers: list[Any]) -> list[Any]:
+        return handlers  # (per-chat plugin switches live in AstrBot's database)
+
+    monkeypatch.setattr(SessionPluginManager, "filter_handlers_by_session",
+                        staticmethod(every_handler))
+    yield loop
+    loop.close()
+
+
+def walk(loop: VirtualTimeLoop, name: str, mode: str, tmp: Path) -> list[tuple[int, Any, Any]]:
+    """Run the transcript; the (step, expected, got) of every step that differs."""
+    data = transcript(name)
+
+    async def scenario() -> list[tuple[int, Any, Any]]:
+        world = World(name, mode, tmp, list(data.get("admins", ())))
+        await world.start()
+        wrong = []
+        try:
+            for i, step in enumerate(data["steps"]):
+                want = step["reply"] if mode == "adapter" else step.get("astrbot_reply",
+                                                                          step["reply"])
+                got = await world.step(step)
+                if got != want:
+                    wrong.append((i, want, got))
+        finally:
+            await world.close()
+        return wrong
+
+    return loop.run_until_complete(scenario())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", PATTERNS)
+def test_pattern_with_one_import_changed_gives_the_transcript(
+        name: str, virtual_loop: VirtualTimeLoop, tmp_path: Path) -> None:
+    assert walk(virtual_loop, name, "adapter", tmp_path) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", PATTERNS)
+def test_pattern_on_astrbots_own_waiter_gives_the_transcript_but_its_bugs(
+        name: str, virtual_loop: VirtualTimeLoop, tmp_path: Path) -> None:
+    assert walk(virtual_loop, name, "astrbot", tmp_path) == []
