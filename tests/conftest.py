@@ -11,7 +11,10 @@ in a nightly job:
 from __future__ import annotations
 
 import os
+import tracemalloc
+from collections.abc import Iterator
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile("default", deadline=None)
@@ -20,3 +23,13 @@ settings.register_profile(
     "long", deadline=None, max_examples=2000, stateful_step_count=200,
     suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture(autouse=True)
+def _tracemalloc_left_off() -> Iterator[None]:
+    """A test that leaves tracemalloc tracing makes every later test several times slower
+    (a benchmark's memory scenario once did: the suite took 5 minutes instead of 2)."""
+    yield
+    if tracemalloc.is_tracing():
+        tracemalloc.stop()
+        pytest.fail("this test left tracemalloc tracing on (tracemalloc.stop() it)")

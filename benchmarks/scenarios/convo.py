@@ -101,6 +101,10 @@ async def memory(size: int, mode: str) -> dict[str, Any]:
     await asyncio.sleep(0)
     gc.collect()
     after = tracemalloc.get_traced_memory()[0] if mode == "tracemalloc" else rss_bytes()
+    if mode == "tracemalloc":
+        # Tracing slows every allocation several times: never leave it on (a test runs
+        # this in pytest's own process, and the rest of the suite ran 10x slower).
+        tracemalloc.stop()
     tasks = len(asyncio.all_tasks()) - tasks_before
     assert len(engine) == size
     return {"bytes_per_session": (after - before) / size, "tasks_per_session": tasks / size,

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ async def test_convo_workloads_run_at_a_tiny_size() -> None:
     _per_event_ok(await convo.ordinary(3, 20, 1, 0.05))
     mem = await convo.memory(50, "tracemalloc")
     assert mem["bytes_per_session"] > 0 and mem["tasks_per_session"] == 0
+    # and tracing is off again: left on, it made every later test several times slower
+    assert not tracemalloc.is_tracing()
     life = await convo.lifecycle(5, 1)
     for key in ("start_s", "stop_s", "expire_lag_s"):
         assert life[key]["median"] >= 0
