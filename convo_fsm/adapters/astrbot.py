@@ -190,18 +190,52 @@ def configure(*, default_key: str | None = None) -> None:
         set_default_options(default_key=default_key)
 
 
-_ZERO_CHANGE = ("session_waiter", "SessionController", "SessionWaiter",
-                "DefaultSessionFilter", "USER_SESSIONS", "FILTERS")
+_ZERO_CHANGE = ("session_waiter", "SessionController", "SessionWaiter", "DefaultSessionFilter")
+
+
+class _MirrorEntry:
+    """A convo_fsm waiter as an entry of AstrBot's own `USER_SESSIONS` (zero-change
+    mode): `session_controller` is convo_fsm's; AstrBot's `trigger` on its id delivers
+    through convo_fsm's engine."""
+
+    record_history_chains = False
+
+    def __init__(self, runtime: Runtime, waiter: Any) -> None:
+        self._runtime = runtime
+        self.session_id = waiter.session_id
+        self.session_filter = waiter.session_filter
+        self.session_controller = waiter.session_controller
+        self._key = waiter.key
+        self._lock = _NoLock()
+
+    async def handler(self, controller: Any, event: Any) -> None:
+        if not await self._runtime.engine.deliver(self._key, EventView(event)):
+            _hand_back(event)
+
+
+class _AstrBotSessions:
+    """The zero-change mode's mirror: AstrBot's own USER_SESSIONS dict."""
+
+    @property
+    def sessions(self) -> Any:
+        return astrbot_session_waiter.USER_SESSIONS
+
+    def entry(self, runtime: Runtime, waiter: Any) -> _MirrorEntry:
+        return _MirrorEntry(runtime, waiter)
 
 
 def install() -> None:
-    """Zero-change mode: put convo_fsm's session API into
-    `astrbot.core.utils.session_waiter`, so plugins imported after this use it unchanged
-    (AstrBot's own pipeline keeps its references, and reaches convo_fsm by the router).
-    `SessionFilter` stays AstrBot's class (subclasses of it are accepted)."""
+    """Zero-change mode: put convo_fsm's `session_waiter`, `SessionController`,
+    `SessionWaiter` and `DefaultSessionFilter` into `astrbot.core.utils.session_waiter`,
+    so plugins imported after this use convo_fsm unchanged. AstrBot's `USER_SESSIONS` and
+    `FILTERS` stay its own objects (its pipeline holds them); convo_fsm's live waiters are
+    listed in that `USER_SESSIONS` too, so a plugin reaching into it finds them and can
+    `session_controller.stop()` them. `SessionFilter` stays AstrBot's class (its
+    subclasses are accepted)."""
     here = sys.modules[__name__]
     for name in _ZERO_CHANGE:
         setattr(astrbot_session_waiter, name, getattr(here, name))
+    set_default_options(mirror=_AstrBotSessions())
 
 
 async def route(event: Any) -> bool:

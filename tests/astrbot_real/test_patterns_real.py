@@ -54,6 +54,7 @@ from astrbot_transcripts import PATTERNS, PLUGINS, components, render, transcrip
 META = PlatformMetadata(name="aiocqhttp", description="convo_fsm tests", id="testbot")
 ONE_IMPORT = ("from astrbot.core.utils.session_waiter import",
               "from convo_fsm.adapters.astrbot import")
+REAL_USER_SESSIONS, REAL_FILTERS = sw.USER_SESSIONS, sw.FILTERS  # AstrBot's own objects
 _ids = itertools.count(1)
 _loads = itertools.count(1)
 
@@ -84,8 +85,10 @@ class World:
     def __init__(self, name: str, mode: str, tmp: Path, admins: list[str]) -> None:
         self.loop = asyncio.get_running_loop()
         assert isinstance(self.loop, VirtualTimeLoop)
+        from convo_fsm.compat.astrbot import runtime as compat_runtime
+
         self.clock = VirtualClock()
-        self.runtime = Runtime(clock=self.clock)
+        self.runtime = Runtime(clock=self.clock, **compat_runtime._default_options)
         set_default_runtime(self.runtime)
         self.out: list[str] = []
         self.queue: asyncio.Queue[AstrMessageEvent] = asyncio.Queue()
@@ -198,13 +201,13 @@ class World:
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(self.consumer, *self.tasks, return_exceptions=True)
-        await self.runtime.engine.close()
-        for key in [k for k, v in sw.USER_SESSIONS.items()
-                    if not getattr(v, "convo_fsm_router", False)]:
-            del sw.USER_SESSIONS[key]
-        sw.FILTERS[:] = [f for f in sw.FILTERS if getattr(f, "convo_fsm_router", False)]
-        set_default_runtime(None)
         self.meta.activated = False  # a later World loads the same plugin afresh
+        await self.runtime.engine.close()
+        for key in [k for k, v in REAL_USER_SESSIONS.items()
+                    if not getattr(v, "convo_fsm_router", False)]:
+            del REAL_USER_SESSIONS[key]
+        REAL_FILTERS[:] = [f for f in REAL_FILTERS if getattr(f, "convo_fsm_router", False)]
+        set_default_runtime(None)
 
 
 def load_plugin(name: str, mode: str, tmp: Path) -> ModuleType:
@@ -259,7 +262,7 @@ def walk(loop: VirtualTimeLoop, name: str, mode: str, tmp: Path) -> list[tuple[i
         wrong = []
         try:
             for i, step in enumerate(data["steps"]):
-                want = step["reply"] if mode == "adapter" else step.get("astrbot_reply",
+                want = step["reply"] if mode != "astrbot" else step.get("astrbot_reply",
                                                                           step["reply"])
                 got = await world.step(step)
                 if got != want:
@@ -276,6 +279,23 @@ def walk(loop: VirtualTimeLoop, name: str, mode: str, tmp: Path) -> list[tuple[i
 def test_pattern_with_one_import_changed_gives_the_transcript(
         name: str, virtual_loop: VirtualTimeLoop, tmp_path: Path) -> None:
     assert walk(virtual_loop, name, "adapter", tmp_path) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", PATTERNS)
+def test_pattern_unmodified_after_install_runs_on_convo_fsm(
+        name: str, virtual_loop: VirtualTimeLoop, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Zero-change mode: `install()` before the plugin is imported."""
+    from convo_fsm.adapters import astrbot as adapter
+    from convo_fsm.compat.astrbot import runtime as compat_runtime
+
+    for attr in adapter._ZERO_CHANGE:  # restored after the test
+        monkeypatch.setattr(sw, attr, getattr(sw, attr))
+    monkeypatch.setattr(compat_runtime, "_default_options", {})
+    adapter.install()
+    assert sw.session_waiter is adapter.session_waiter
+    assert walk(virtual_loop, name, "zero", tmp_path) == []
 
 
 @pytest.mark.slow

@@ -130,6 +130,15 @@ def group_key(view: EventView) -> str:
 SPEC_FILTERS: dict[str, Callable[[EventView], str]] = {"member": member_key, "group": group_key}
 
 
+class Mirror(Protocol):
+    """A second registry of live waiters: `sessions[session_id] = entry(runtime, waiter)`
+    while the waiter lives."""
+
+    sessions: Any
+
+    def entry(self, runtime: Runtime, waiter: Any) -> Any: ...
+
+
 class WaiterExists(SessionExists):
     """A session waiter (or another session) already waits on this key: the new one is
     refused. Catch it in the plugin, or decorate with `session_waiter(..., replace=True)`."""
@@ -168,7 +177,11 @@ class Runtime:
         send: Callable[[Reply], object] | None = None,
         engine_options: dict[str, Any] | None = None,
         default_key: str = "sender",
+        mirror: Mirror | None = None,
     ) -> None:
+        self.mirror = mirror
+        """Where live waiters are also listed (the AstrBot adapter's zero-change mode:
+        AstrBot's own `USER_SESSIONS` dict, so plugins reaching into it find them)."""
         if default_key not in DEFAULT_KEYS:
             raise ValueError(f"default_key must be one of {DEFAULT_KEYS}, got {default_key!r}")
         self.default_key = default_key
@@ -326,6 +339,7 @@ class Runtime:
             return None  # AstrBot: keep(timeout <= 0, reset_timeout=True) ends at once
         spec = self.waiter_spec(handler)
         engine = self.engine
+        mirror, mirrored = None, None
         wid = next(self._ids)
         controller = SessionController(self, key, waiter.record_history_chains)
         waiter.handler = handler
@@ -344,6 +358,10 @@ class Runtime:
             controller._bind(session.data)
             self._hold(key, waiter.session_filter, session.data)
             self.user_sessions[waiter.session_id] = waiter
+            mirror = self.mirror
+            if mirror is not None:
+                mirrored = mirror.entry(self, waiter)
+                mirror.sessions[waiter.session_id] = mirrored
             ended_fut = engine.wait_ended(key)
             controller.keep(timeout, reset_timeout=True)
             hook = park_hook.get()
@@ -354,6 +372,8 @@ class Runtime:
             del self._waiters[wid]
             if self.user_sessions.get(waiter.session_id) is waiter:
                 del self.user_sessions[waiter.session_id]  # never a newer waiter's entry
+            if mirror is not None and mirror.sessions.get(waiter.session_id) is mirrored:
+                del mirror.sessions[waiter.session_id]
             controller._stop_quietly()  # our caller was cancelled: the session goes too
         if ended.reason == "stopped":
             if controller.error is not None:
@@ -510,13 +530,18 @@ def default_runtime() -> Runtime:
 
 
 def set_default_options(**options: Any) -> None:
-    """Options of the process-wide runtime (`default_key`), now and when it is rebuilt."""
+    """Options of the process-wide runtime (`default_key`, `mirror`), now and when it
+    is rebuilt."""
     if "default_key" in options and options["default_key"] not in DEFAULT_KEYS:
         raise ValueError(f"default_key must be one of {DEFAULT_KEYS}, "
                          f"got {options['default_key']!r}")
+    unknown = set(options) - {"default_key", "mirror"}
+    if unknown:
+        raise TypeError(f"unknown runtime options {sorted(unknown)}")
     _default_options.update(options)
-    if _default is not None and "default_key" in options:
-        _default.default_key = options["default_key"]
+    if _default is not None:
+        for name, value in options.items():
+            setattr(_default, name, value)
 
 
 def set_default_runtime(runtime: Runtime | None) -> None:
