@@ -320,3 +320,24 @@ def test_the_short_path_and_the_general_path_agree() -> None:
             current = written(step(parent, session, event, now))
             assert current.session.data["__calls__"][0]["state"] == (
                 "b" if text == "/go" else "a")
+
+
+def test_readme_shop_example_runs_as_written_and_prints_what_readme_shows() -> None:
+    import contextlib
+    import io
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Back, guarded timeouts and sub-conversations\n", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    output = re.search(r"```text\n(.*?)```", section, re.S)
+    assert code is not None and output is not None
+    namespace: dict[str, Any] = {"__name__": "readme_shop"}
+    exec(compile(code.group(1), "README.md (sub-conversations)", "exec"), namespace)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        asyncio.run(namespace["demo"]())
+    assert out.getvalue() == output.group(1)
+    assert "Still there?" in out.getvalue() and out.getvalue().endswith("Ordered.\n")
