@@ -384,9 +384,10 @@ class _Builder:
             known = ", ".join(sorted(self.registry)) or "the registry is empty"
             raise self.fail(f"unknown {what} {name!r}: names are resolved only from the "
                             f"registry the program passes (known: {known})", path, state, event)
-        if not callable(fn):
+        if not callable(fn) or isinstance(fn, Spec):
             raise self.fail(f"registry entry {name!r} is not callable", path, state, event)
-        return fn
+        found: Callable[..., Any] = fn
+        return found
 
     def template(self, text: str, path: Path_, state: str | None,
                  event: str | None) -> Template:
