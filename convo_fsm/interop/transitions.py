@@ -22,7 +22,8 @@ A `transitions` configuration (what `Machine(**config)` and `MarkupMachine.marku
   `STOP` is the state `STOPPED`, a timeout a `timeout`/`on_timeout` state with the trigger
   `TIMEOUT` (guarded branches in order), event names no transition names go through the
   trigger `OTHER` (so wildcards apply). Guards are `conditions` (callables taking the
-  Context), actions `after` callbacks.
+  Context), actions `after` callbacks. transitions has no counterpart of `reset_timeout=False`
+  (a KEEP that leaves the timeout running): it comes back as a KEEP that restarts it.
 
 Nothing here imports `transitions`: a configuration is plain data (install `transitions`
 to run one).
