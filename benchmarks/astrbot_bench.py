@@ -13,8 +13,9 @@ calls `controller.keep(3600, reset_timeout=True)`.
 - ordinary: an event from someone with no session, the same paths;
 - memory: tracemalloc bytes added per waiting session (its plugin task included), and
   asyncio tasks per session.
-Medians of `--reps` runs of `--events` events; events are built before timing. Not a
-test: nothing is asserted. RESULTS.md includes the table (section 9).
+Medians of `--reps` runs of `--events` events; events are built before timing; each
+system and size in a process of its own. Not a test: nothing is asserted. RESULTS.md
+includes the table (section 9).
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -212,14 +215,22 @@ def main() -> None:
     p.add_argument("--events", type=int, default=5000)
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--one", nargs=2, metavar=("SYSTEM", "SIZE"), help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.one:  # one system at one size, in this process: its result as JSON
+        system, n = args.one[0], int(args.one[1])
+        print("RESULT " + json.dumps(asyncio.run(measure(system, n, args.events, args.reps))))
+        return
     sizes = [int(s) for s in args.sizes.split(",")]
-
-    async def run() -> dict[int, dict[str, dict[str, float]]]:
-        return {n: {s: await measure(s, n, args.events, args.reps) for s in SYSTEMS}
-                for n in sizes}
-
-    results = asyncio.run(run())
+    results: dict[int, dict[str, dict[str, float]]] = {}
+    for n in sizes:  # each in a fresh process: AstrBot's leftover timer tasks stay there
+        for system in SYSTEMS:
+            run = subprocess.run(
+                [sys.executable, "-m", "benchmarks.astrbot_bench", "--one", system, str(n),
+                 "--events", str(args.events), "--reps", str(args.reps)],
+                capture_output=True, text=True, check=True)
+            line = next(x for x in run.stdout.splitlines() if x.startswith("RESULT "))
+            results.setdefault(n, {})[system] = json.loads(line[len("RESULT "):])
     text = (f"{table(results)}\n\nPython {platform.python_version()}, AstrBot 4.29.3, "
             f"{os.cpu_count()} CPUs; {args.events} events x {args.reps} runs (median); "
             f"command: `{Path(sys.executable).name} -m benchmarks.astrbot_bench "

@@ -280,9 +280,10 @@ def step(spec: Spec, session: Session, event: Input | TimerFired | Force | SetDe
         return _force(spec, session, event.state, now)  # type: ignore[union-attr]
     if kind is SetDeadline:
         deadline = check_deadline(event.deadline, now)  # type: ignore[union-attr]
-        moved = session._replace(deadline=deadline, warn_at=None,
-                                 generation=session.generation + 1, updated=now)
-        return Result(moved, (Arm(deadline, None),))
+        moved = _new(Session, (session.key, session.spec, session.state, session.data,
+                               deadline, None, session.generation + 1, session.history,
+                               session.started, now, session.id))
+        return _new(Result, (moved, (_new(Arm, (deadline, None)),), True))
     state = spec.by_name[session.state]
     if isinstance(event, Input):
         t = event.chosen if event.chosen is not None else choose(
