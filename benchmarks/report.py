@@ -425,6 +425,7 @@ def write(run: dict[str, Any], out: Path) -> None:
                   "committed inside the event's latency), and 1 and 2 `RedisWorker` processes "
                   "on one redis-server (lock, inbox and compare-and-set per event).", "",
                   stores.read_text(encoding="utf-8").rstrip(), ""]
+    lines += astrbot_plugins_section(out)
     if ix.errors:
         lines += ["## Jobs that failed", ""]
         lines += [f"- `{e['job']['module']} {e['job']['workload']} {e['job']['mode']} "
@@ -433,6 +434,24 @@ def write(run: dict[str, Any], out: Path) -> None:
     lines += run.get("skipped", [])
     (out / "RESULTS.md").write_text("\n".join(lines).rstrip() + "\n")
     plots(ix, out)
+
+
+ASTRBOT_SECTION = "## 9. AstrBot plugins: AstrBot's own waiter, the adapter, the compat layer"
+
+
+def astrbot_plugins_section(out: Path) -> list[str]:
+    """The table benchmarks.astrbot_bench --out writes (a separate command), if there."""
+    table = out / "astrbot.md"
+    if not table.exists():
+        return []
+    return [ASTRBOT_SECTION, "",
+            "One plugin workload three ways in one Python 3.12 venv with real AstrBot 4.29.3: "
+            "AstrBot's `session_waiter`; the plugin with its one import changed to "
+            "`convo_fsm.adapters.astrbot`, routed by AstrBot's own `ProcessStage` (which asks "
+            "convo_fsm's router); and `convo_fsm.compat.astrbot` (what PluginHost runs, "
+            "`Runtime.dispatch`). N sessions wait, each a plugin task awaiting `waiter(event)` "
+            "whose handler calls `keep(3600, reset_timeout=True)`.", "",
+            table.read_text(encoding="utf-8").rstrip(), ""]
 
 
 def step_create(ix: Index) -> list[str]:

@@ -39,6 +39,7 @@ import functools
 import inspect
 import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from types import CoroutineType
 from typing import Any, Literal, NamedTuple, TypeAlias
 
 import attrs
@@ -77,6 +78,7 @@ __all__ = [
     "choose",
     "interrupted",
     "new_session",
+    "pick",
     "restore",
     "step",
 ]
@@ -221,16 +223,40 @@ async def _plain_await(awaitable: Awaitable[Any]) -> Any:
     return await awaitable
 
 
+def pick(candidates: Sequence[On], ctx: Context) -> tuple[On | None, Awaitable[Any] | None, int]:
+    """The guard rule without awaiting: the first candidate whose guard passes. A guard that
+    raises is `GuardFailed`. Returns (chosen, None, -1) once decided; if a guard gives an
+    awaitable, (None, that awaitable, its index): a host awaits it and goes on with `achoose`
+    from there, so a table of sync guards costs no coroutine."""
+    for i, t in enumerate(candidates):
+        guard = t.guard
+        if guard is None:
+            return t, None, -1
+        try:
+            ok = guard(ctx)
+        except Exception as exc:
+            raise GuardFailed(t, exc) from exc
+        if ok is not None and ok is not True and ok is not False and (
+                type(ok) is CoroutineType or inspect.isawaitable(ok)):
+            return None, ok, i
+        if ok:
+            return t, None, -1
+    return None, None, -1
+
+
 async def achoose(candidates: Sequence[On], ctx: Context,
-                  wait: Callable[[Awaitable[Any]], Awaitable[Any]] = _plain_await) -> On | None:
+                  wait: Callable[[Awaitable[Any]], Awaitable[Any]] = _plain_await, *,
+                  start: int = 0, pending: Awaitable[Any] | None = None) -> On | None:
     """`choose` for hosts: the first candidate whose guard, sync or async, passes; a guard
     that raises is reported as `GuardFailed`. Pass the result to `step` in `Input.chosen`.
-    `wait` awaits an async guard (the engine's makes it interruptible by a timeout)."""
-    for t in candidates:
+    `wait` awaits an async guard (the engine's makes it interruptible by a timeout).
+    `start` and `pending` go on from where `pick` stopped."""
+    for i in range(start, len(candidates)):
+        t = candidates[i]
         if t.guard is None:
             return t
         try:
-            ok = t.guard(ctx)
+            ok = pending if i == start and pending is not None else t.guard(ctx)
             if inspect.isawaitable(ok):
                 ok = await wait(ok)
         except Exception as exc:
@@ -248,9 +274,10 @@ def step(spec: Spec, session: Session, event: Input | TimerFired | Force | SetDe
         return _force(spec, session, event.state, now)  # type: ignore[union-attr]
     if kind is SetDeadline:
         deadline = check_deadline(event.deadline, now)  # type: ignore[union-attr]
-        moved = session._replace(deadline=deadline, warn_at=None,
-                                 generation=session.generation + 1, updated=now)
-        return Result(moved, (Arm(deadline, None),))
+        moved = _new(Session, (session.key, session.spec, session.state, session.data,
+                               deadline, None, session.generation + 1, session.history,
+                               session.started, now, session.id))
+        return _new(Result, (moved, (_new(Arm, (deadline, None)),), True))
     state = spec.by_name[session.state]
     if isinstance(event, Input):
         t = event.chosen if event.chosen is not None else choose(

@@ -17,7 +17,7 @@
    in a guard or action ends only that session (reason "error"), reported to
    `on_error` and the log. With a store, the step is then committed there
    (`convo_fsm.storage.binding`) before the event is reported consumed.
-5. Timers (`timers.py`): one heap for all sessions. The clock calls `fire_due(now)`,
+5. Timers (`timers.py`, `firing.py`): one heap for all sessions. The clock calls `fire_due(now)`,
    which never waits: a timer on a free key is stepped at once; on a busy key it
    cuts the running guard or action short and takes the turn in a task of its own,
    as does a timer action that must be awaited. Mass expiry yields to the loop
@@ -36,7 +36,6 @@ import inspect
 import itertools
 import logging
 import random
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -54,17 +53,17 @@ from convo_fsm.step import (
     GuardFailed,
     Input,
     Policy,
-    Run,
     SetDeadline,
-    TimerFired,
     achoose,
     new_session,
+    pick,
     step,
 )
 
-from .effects import Pending, finish, run
+from .effects import finish, run
+from .firing import Firing
 from .supervisor import Supervisor
-from .timers import Entry, Timers
+from .timers import Timers
 from .tracing import HookTracer, Tracer, TraceRecord
 from .turns import Interrupted, Turn, Turns, current_task
 
@@ -77,8 +76,6 @@ __all__ = ["Ended", "Engine", "EngineClosed", "LimitError", "SessionExists", "Se
 
 logger = logging.getLogger("convo_fsm")
 
-_SLICE = 0.005  # mass expiry: yield to the loop after this many seconds of firing timers
-_FIRED, _DETACHED = 1, 2  # what `_fire` did with a due timer (0: nothing, it was outdated)
 
 
 class SessionExists(RuntimeError):
@@ -168,6 +165,7 @@ class Engine:
         self.arm: Callable[[str, Session], None] = self._timers.arm
         self._end_waiters: dict[str, list[asyncio.Future[Ended]]] = {}
         self._tasks = Supervisor(self.report)
+        self._firing = Firing(self)
         # Session ids: unique per start (a random base, so ids restored from a store
         # do not meet this engine's).
         self._ids = itertools.count(random.getrandbits(52) + 1)
@@ -373,8 +371,13 @@ class Engine:
                 t = candidates[0]
                 if t.guard is not None:
                     try:
-                        chosen = await achoose(candidates, ctx,
-                                               lambda aw: Turns.wait(aw, turn))
+                        chosen, pending_guard, at = pick(candidates, ctx)
+                        if pending_guard is not None:  # an async guard: the only await
+                            chosen = await achoose(candidates, ctx,
+                                                   lambda aw: Turns.wait(aw, turn),
+                                                   start=at, pending=pending_guard)
+                            if chosen is not None and sessions.get(key) is not session:
+                                continue  # time passed and the session changed: again
                     except GuardFailed as failed:
                         self.fail(key, session.id, failed.error, f"guard {failed.on.guard_name}")
                         consumed = True
@@ -383,8 +386,6 @@ class Engine:
                         break  # a timeout or stop cut the guard short: handed back
                     if chosen is None:
                         break
-                    if sessions.get(key) is not session:
-                        continue
                     t = chosen
                 result = step(spec, session, _new(Input, (name, event, t)), now)
                 new = ctx.session = result.session
@@ -480,109 +481,9 @@ class Engine:
         return self._timers.next_deadline()
 
     async def fire_due(self, now: float) -> int:
-        """Fire every timer due at `now`, in deadline order, without ever waiting for a
-        key: a busy key's running guard or action is cut short and the timer takes its
-        turn in a task of its own. Returns how many were fired (or handed to a task)."""
-        fired = 0
-        timers, busy = self._timers, self._turns.busy
-        mark = time.perf_counter()
-        while (entry := timers.pop_due(now)) is not None:
-            key = entry[1]
-            turn = busy.get(key)
-            if turn is not None:
-                # Its place at the front of the inbox is taken now, before the cut-short
-                # work can hand the turn to the next event.
-                place = self._turns.reserve(key, turn, wants_session=True, front=True)
-                self._turns.interrupt(turn)
-                self._tasks.spawn(self._fire_when_free(key, entry, place), "timer", key)
-                fired += 1
-            elif self._store is None:
-                fired += self._fire(key, entry, None) > 0
-            else:
-                turn = self._turns.take_free(key)
-                got = _DETACHED
-                try:
-                    got = self._fire(key, entry, turn)
-                    if got == _FIRED:
-                        await self._store.commit(key)
-                finally:
-                    if got != _DETACHED:
-                        self._turns.release(key, turn)
-                fired += got > 0
-            if fired & 63 == 0 and time.perf_counter() - mark > _SLICE:
-                await asyncio.sleep(0)  # mass expiry: let the loop breathe
-                mark = time.perf_counter()
-        return fired
-
-    async def _fire_when_free(self, key: str, entry: Entry, place: asyncio.Future[bool]) -> None:
-        turn = await self._turns.take(key, wants_session=True, place=place)
-        if turn is None:
-            return
-        got = _DETACHED
-        try:
-            got = self._fire(key, entry, turn)
-            if got == _FIRED and self._store is not None:
-                await self._store.commit(key)
-        finally:
-            if got != _DETACHED:
-                self._turns.release(key, turn)
-
-    def _fire(self, key: str, entry: Entry, turn: Turn | None) -> int:
-        """Step a due timer: `_FIRED`, or 0 if it is outdated. Its actions run here; if one
-        must be awaited, the rest goes to a task that holds the key's turn (taken now if
-        `turn` is None), commits and releases it: `_DETACHED`."""
-        _, _, sid, gen, warning = entry
-        session = self._sessions.get(key)
-        if session is None or session.id != sid or session.generation != gen:
-            return 0  # ended, moved on, or another session's timer
-        now = self.clock.now()
-        result = step(self._specs[session.spec], session, TimerFired(warning), now)
-        if not result.handled:
-            return 0  # a warning too late to send
-        name = "warning" if warning else "timeout"
-        new = result.session
-        self._commit(key, new, None, name, session.state, now)
-        effects = result.effects
-        ctx = None  # most timeouts run no action: no context for them
-        for effect in effects:
-            if type(effect) is Run:
-                ctx = Context(new, None, name, now, self.emit)
-                break
-        pending = run(self, key, new, effects, ctx)
-        if pending is not None:
-            assert ctx is not None
-            if turn is None:
-                turn = self._turns.take_free(key)
-            self._detach(key, new, effects, ctx, turn, pending)
-            return _DETACHED
-        return _FIRED
-
-    def _detach(self, key: str, session: Session, effects: Any, ctx: Context, turn: Turn,
-                pending: Pending) -> None:
-        """The rest of a timer's step, from an action that must be awaited, in a task that
-        holds the turn: interruptible from now on, like any action."""
-        async def rest() -> None:
-            task = current_task()
-            try:
-                await finish(self, key, session, effects, ctx, turn, pending)
-                if self._store is not None:
-                    await self._store.commit(key)
-            except asyncio.CancelledError:
-                awaitable = pending[1]
-                if asyncio.iscoroutine(awaitable):
-                    awaitable.close()  # cancelled (stop, close) before it ever ran
-                if not turn.cancel_requested:
-                    raise
-                turn.cancel_requested = False  # cut short by the engine before it started
-                if task is not None:
-                    task.uncancel()
-            finally:
-                if turn.task is task:
-                    turn.task = None
-                self._turns.release(key, turn)
-
-        turn.task = self._tasks.spawn(rest(), "timer action", key)
-        turn.cancelling = 0
+        """Fire every timer due at `now`, in deadline order, never waiting for a key
+        (`firing.py`). Returns how many were fired (or handed to a task)."""
+        return await self._firing.fire_due(now)
 
     # -- ending ----------------------------------------------------------------------------
     def stop(self, key: str, reason: str = "stopped") -> bool:

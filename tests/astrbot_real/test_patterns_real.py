@@ -303,3 +303,67 @@ def test_pattern_unmodified_after_install_runs_on_convo_fsm(
 def test_pattern_on_astrbots_own_waiter_gives_the_transcript_but_its_bugs(
         name: str, virtual_loop: VirtualTimeLoop, tmp_path: Path) -> None:
     assert walk(virtual_loop, name, "astrbot", tmp_path) == []
+
+
+SLOW_PLUGIN = '''
+import asyncio
+
+from astrbot.api.event import AstrMessageEvent, filter
+from astrbot.api.star import Context, Star, register
+from astrbot.core.utils.session_waiter import SessionController, session_waiter
+
+
+@register("slow_demo", "convo_fsm tests", "A handler that takes its time", "1.0.0")
+class SlowDemo(Star):
+    def __init__(self, context: Context):
+        super().__init__(context)
+
+    @filter.command("play")
+    async def play(self, event: AstrMessageEvent):
+        @session_waiter(timeout=10)
+        async def w(controller: SessionController, ev: AstrMessageEvent):
+            if ev.message_str == "slow":
+                await asyncio.sleep(3600)
+            controller.keep(10, reset_timeout=True)
+
+        try:
+            await w(event)
+        except TimeoutError:
+            yield event.plain_result("timed out")
+        finally:
+            event.stop_event()
+
+    @filter.command("hello")
+    async def hello(self, event: AstrMessageEvent):
+        yield event.plain_result("hello")
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["adapter", "astrbot"])
+def test_a_message_queued_for_a_session_that_times_out_is_handed_back(
+        mode: str, virtual_loop: VirtualTimeLoop, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """convo_fsm: the queued /hello runs through AstrBot's event queue again, and the
+    timeout cancels the handler; AstrBot's own waiter swallows it (and lets it run on)."""
+    folder = tmp_path / "plugins" / "slow_demo"
+    folder.mkdir(parents=True)
+    (folder / "main.py").write_text(SLOW_PLUGIN, "utf-8")
+    (folder / "metadata.yaml").write_text("name: slow_demo\n", "utf-8")
+    monkeypatch.setattr(sys.modules[__name__], "PLUGINS", tmp_path / "plugins")
+
+    async def scenario() -> list[list[str]]:
+        world = World("slow_demo", mode, tmp_path, [])
+        await world.start()
+        try:
+            steps = [{"send": "/play", "sender": "ann"}, {"send": "slow", "sender": "ann"},
+                     {"send": "/hello", "sender": "ann"}, {"advance": 11}]
+            return [await world.step(s) for s in steps]
+        finally:
+            await world.close()
+
+    got = virtual_loop.run_until_complete(scenario())
+    if mode == "adapter":
+        assert got == [[], [], [], ["timed out", "hello"]]
+    else:
+        assert got == [[], [], [], ["timed out"]]  # /hello is lost
