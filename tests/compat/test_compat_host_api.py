@@ -194,6 +194,15 @@ async def test_what_needs_a_real_astrbot_is_refused_by_name() -> None:
         assert isinstance(host.errors[0], NotOffered)
 
 
+async def test_platform_clients_are_refused_by_name() -> None:
+    async with PluginHost() as host:
+        event = host.event("x")
+        with pytest.raises(NotOffered, match=r"AstrMessageEvent\.bot .*AiocqhttpMessageEvent"):
+            event.bot.send_group_msg(group_id=1, message="hi")  # type: ignore[attr-defined]
+        with pytest.raises(AttributeError):
+            event.no_such_member  # type: ignore[attr-defined]  # noqa: B018
+
+
 async def test_replies_keep_components_and_an_at_of_the_bot_wakes_a_group() -> None:
     class Pic(Star):
         @filter.command("pic")
