@@ -14,8 +14,10 @@
 
 `setup(dp)` registers an outer middleware on `dp.message`, so every message reaches the
 sessions before any router's filters and handlers; a message that no session consumes goes
-on to them unchanged. It also includes `conv.router` (the command handlers) and, on a
-`Dispatcher`, restores stored sessions at startup and closes the engine at shutdown.
+on to them unchanged. It registers the command handlers on `dp` (commands declared later go
+there too; aiogram tries a router's handlers in the order they were registered, so call
+`setup` before registering your own catch-all handlers on `dp`) and, on a `Dispatcher`,
+restores stored sessions at startup and closes the engine at shutdown.
 
 Specs see a `ChatEvent`: `ctx.text` is the message's text (or caption), `ctx.event.native` the
 aiogram `Message`. `ctx.reply` answers through aiogram: `message.answer(...)` in the chat of
@@ -64,19 +66,25 @@ class Conversations(ChatAdapter):
     first update if not given; give it to fire timers restored after a restart)."""
 
     def __init__(self, bot: Bot | None = None, *, platform: str = PLATFORM,
-                 router: Router | None = None, **engine: Any) -> None:
+                 **engine: Any) -> None:
         super().__init__(**engine)
         if ":" in platform or not platform:
             raise ValueError(f"platform must be a non-empty name without ':', got {platform!r}")
         self.bot = bot
         self.platform = platform
-        self.router = router if router is not None else Router(name="convo_fsm")
+        self.router: Router | None = None  # where commands go: the `dp` given to `setup`
+        self._pending: list[tuple[str, Callable[[Message], Awaitable[None]]]] = []
 
     def setup(self, dp: Router) -> None:
-        """Route `dp`'s messages to the sessions first; include the command router; on a
+        """Route `dp`'s messages to the sessions first; register the commands on `dp`; on a
         Dispatcher, restore at startup and close at shutdown."""
+        if self.router is not None:
+            raise RuntimeError("Conversations.setup() was already called")
         dp.message.outer_middleware(self.middleware)
-        dp.include_router(self.router)
+        self.router = dp
+        for name, handler in self._pending:
+            dp.message.register(handler, Command(name))
+        self._pending.clear()
         if isinstance(dp, Dispatcher):
             dp.startup.register(self._startup)
             dp.shutdown.register(self.close)
@@ -101,8 +109,8 @@ class Conversations(ChatAdapter):
     def command(self, name: str, spec: Spec, *, per: str = "member",
                 data: Callable[[Message], Mapping[str, Any]] | None = None,
                 replace: bool = False) -> Callable[[Message], Awaitable[None]]:
-        """`/name` starts `spec` (a handler on `self.router`, with aiogram's `Command`
-        filter). `data(message)` gives the session's starting data."""
+        """`/name` starts `spec` (a handler with aiogram's `Command` filter, on the `dp` given
+        to `setup`). `data(message)` gives the session's starting data."""
         self.register(spec)
         self.kind(per)
 
@@ -111,7 +119,10 @@ class Conversations(ChatAdapter):
                              data=None if data is None else data(message))
 
         start_command.__name__ = start_command.__qualname__ = f"convo_fsm_{name}"
-        self.router.message(Command(name))(start_command)
+        if self.router is None:
+            self._pending.append((name, start_command))
+        else:
+            self.router.message.register(start_command, Command(name))
         return start_command
 
     async def start(self, spec: Spec, message: Message, *, per: str = "member",
