@@ -82,7 +82,8 @@ class ChatEvent(AstrMessageEvent):
 class World:
     """One plugin in real AstrBot's stages, fed messages as a platform would."""
 
-    def __init__(self, name: str, mode: str, tmp: Path, admins: list[str]) -> None:
+    def __init__(self, name: str, mode: str, tmp: Path, admins: list[str],
+                 after_load: Any = None) -> None:
         self.loop = asyncio.get_running_loop()
         assert isinstance(self.loop, VirtualTimeLoop)
         from convo_fsm.compat.astrbot import runtime as compat_runtime
@@ -94,6 +95,8 @@ class World:
         self.queue: asyncio.Queue[AstrMessageEvent] = asyncio.Queue()
         self.tasks: set[asyncio.Task[None]] = set()
         module = load_plugin(name, mode, tmp)
+        if after_load is not None:
+            after_load()  # (the zero-change plugin loaded after this one)
         self.plugin_name = _metadata_name(PLUGINS / name)
         meta = self.meta = star_map[module.__name__]
         meta.name = self.plugin_name
@@ -252,12 +255,13 @@ def virtual_loop(monkeypatch: pytest.MonkeyPatch) -> Iterator[VirtualTimeLoop]:
     loop.close()
 
 
-def walk(loop: VirtualTimeLoop, name: str, mode: str, tmp: Path) -> list[tuple[int, Any, Any]]:
+def walk(loop: VirtualTimeLoop, name: str, mode: str, tmp: Path,
+         after_load: Any = None) -> list[tuple[int, Any, Any]]:
     """Run the transcript; the (step, expected, got) of every step that differs."""
     data = transcript(name)
 
     async def scenario() -> list[tuple[int, Any, Any]]:
-        world = World(name, mode, tmp, list(data.get("admins", ())))
+        world = World(name, mode, tmp, list(data.get("admins", ())), after_load)
         await world.start()
         wrong = []
         try:
@@ -296,6 +300,32 @@ def test_pattern_unmodified_after_install_runs_on_convo_fsm(
     adapter.install()
     assert sw.session_waiter is adapter.session_waiter
     assert walk(virtual_loop, name, "zero", tmp_path) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", PATTERNS)
+def test_pattern_loaded_before_the_zero_change_plugin_runs_on_convo_fsm(
+        name: str, virtual_loop: VirtualTimeLoop, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Zero-change mode, the plugin imported first: the zero-change plugin (as
+    write_zero_change_plugin writes it) rebinds its names when it loads."""
+    from convo_fsm.adapters import astrbot as adapter
+    from convo_fsm.compat.astrbot import runtime as compat_runtime
+
+    for attr in adapter._ZERO_CHANGE:
+        monkeypatch.setattr(sw, attr, getattr(sw, attr))
+    monkeypatch.setattr(compat_runtime, "_default_options", {})
+    folder = adapter.write_zero_change_plugin(tmp_path / "data" / "plugins")
+    assert sorted(p.name for p in folder.iterdir()) == ["main.py", "metadata.yaml"]
+
+    def load_zero_change_plugin() -> None:
+        spec = importlib.util.spec_from_file_location(
+            f"convo_fsm_zero_change_{next(_loads)}", folder / "main.py")
+        assert spec is not None and spec.loader is not None
+        spec.loader.exec_module(importlib.util.module_from_spec(spec))
+        assert sw.session_waiter is adapter.session_waiter
+
+    assert walk(virtual_loop, name, "late", tmp_path, load_zero_change_plugin) == []
 
 
 @pytest.mark.slow
