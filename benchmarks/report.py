@@ -22,6 +22,7 @@ LABELS: dict[tuple[str, str, str], str] = {
     ("astrbot", "ordinary", "route"): "AstrBot ProcessStage.process",
     ("compat", "ordinary", "route"): "convo_fsm compat session_waiter",
     ("convo-step", "step", ""): "convo_fsm step()",
+    ("convo-step-call", "step", ""): "convo_fsm step() in a sub-conversation",
     ("dict-fsm", "step", ""): "dict FSM (same work)",
     ("dict-lookup", "step", ""): "dict lookup only",
     ("transitions", "step", ""): "transitions Machine",
@@ -205,6 +206,13 @@ def targets(ix: Index) -> list[str]:
             ("; timed in turn in one process: " +
              ", ".join(f"{g(r)}x at {n_fmt(n)}" for n, r in inter) if inter else ""),
             max(r for _, r in inter) <= 4 if inter else max(rs) <= 4)
+    calls = [(n, r["interleaved_ratio_to_top_level"]["median"]) for n in ix.sizes("step")
+             if (r := ix.get("convo-step-call", "step", "", n)) is not None
+             and "interleaved_ratio_to_top_level" in r]
+    if calls:
+        add("a step inside a sub-conversation within 1.5x of a top-level step (timed in turn)",
+            ", ".join(f"{g(r)}x at {n_fmt(n)}" for n, r in calls),
+            max(r for _, r in calls) <= 1.5)
     for name, key in (("delivery to a waiting session", conv),
                       ("an ordinary (non-session) message", ("convo_fsm", "ordinary", "route"))):
         pts = [(n, ix.us(*key, n)) for n in ix.sizes(key[1]) if ix.us(*key, n) is not None]
@@ -408,6 +416,7 @@ def write(run: dict[str, Any], out: Path) -> None:
         "",
         *per_event_section(ix, "step", [
             (("convo-step", "step", ""), ("dict-fsm", "step", "")),
+            (("convo-step-call", "step", ""), ("convo-step", "step", "")),
             (("transitions", "step", ""), ("convo-step", "step", "")),
             (("transitions-async", "step", ""), ("convo-step", "step", ""))]),
         *step_create(ix),

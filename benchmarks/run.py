@@ -161,7 +161,7 @@ def jobs(quick: bool, *, astrbot: bool, ptb: bool, compat: bool, tiny: bool = Fa
         if ptb and n in peer_sz["lifecycle"] and n <= 10 * K:
             out.append(Job("ptb", "lifecycle", n, reps=lifecycle_reps(n), interpreter="astrbot"))
     for n in sorted(set(sz["step"] + big["step"])):
-        for system in ("convo-step", "dict-fsm", "dict-lookup"):
+        for system in ("convo-step", "convo-step-call", "dict-fsm", "dict-lookup"):
             out.append(Job("step", system, n, **common))
         if n in step_peer:
             for system in ("transitions", "transitions-async"):

@@ -388,6 +388,8 @@ class Engine:
                         break
                     t = chosen
                 result = step(spec, session, _new(Input, (name, event, t)), now)
+                if not result.handled:  # (a sub-conversation's levels all declined it)
+                    break
                 new = ctx.session = result.session
                 self._commit(key, new, event, name, session.state, now)
                 pending = run(self, key, new, result.effects, ctx)

@@ -54,6 +54,7 @@ from convo_fsm.spec import (
     KEEP,
     STOP,
     Busy,
+    Call,
     EventError,
     On,
     Spec,
@@ -747,6 +748,7 @@ def specs(
     warnings: bool = True,
     guarded_timeouts: bool = True,
     back: bool = True,
+    calls: bool = True,
     any_state: bool = True,
     policies: bool = True,
     name: str = "random",
@@ -754,8 +756,9 @@ def specs(
     """Random valid specs: states (a chain `next` keeps each reachable and gives each an exit),
     transitions on `events` and `ANY` to states, `KEEP` or `STOP`, text and data guards,
     sync and async actions, enter/exit actions, timeouts (to a state, `KEEP` or `STOP`) with
-    warnings and guarded branches (`When`, on the data guard), `BACK` targets, any-state
-    transitions, final states and every busy policy."""
+    warnings and guarded branches (`When`, on the data guard), `BACK` targets, calls of
+    random child specs (sub-conversations: paused or running timeouts, a data key, unwind
+    on `exit`), any-state transitions, final states and every busy policy."""
     n = draw(st.integers(1, max_states), label="states")
     names = [f"s{i}" for i in range(n)]
     targets: list[Target] = [*names, KEEP, STOP, *([BACK] if back else [])]
@@ -799,8 +802,20 @@ def specs(
             timeout = Timeout(after, draw(st.sampled_from(timeout_targets)),
                               action=maybe_action(), warn_before=warn_before,
                               warn=say_where if warn_before is not None else None, when=when)
+        call = None
+        if calls and draw(st.booleans(), label="calls"):
+            child = draw(specs(max_states=3, events=events, guards=guards,
+                               data_guards=data_guards, actions=actions, timeouts=timeouts,
+                               warnings=warnings, guarded_timeouts=guarded_timeouts, back=back,
+                               any_state=any_state, policies=False, calls=False,
+                               name=f"{name}.{state_name}"), label="child")
+            ending: list[Target] = [*names, STOP]
+            call = Call(child, on_end={"*": draw(st.sampled_from(ending))},
+                        data_key=draw(st.sampled_from([None, "sub"])),
+                        timeout=draw(st.sampled_from(["paused", "running"])),
+                        unwind=draw(st.sampled_from([(), ("exit",)])))
         states.append(State(state_name, on=on, timeout=timeout, enter=maybe_action(),
-                            exit=maybe_action()))
+                            exit=maybe_action(), call=call))
     everywhere: list[On] = []
     if any_state:
         for event in draw(st.lists(st.sampled_from(["help", "exit", *events]), max_size=2,
