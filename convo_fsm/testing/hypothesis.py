@@ -132,7 +132,7 @@ class Harness:
         self.settled: list[Any] = []
         self.cancelled: set[int] = set()
         self.starts: list[tuple[str, asyncio.Task[Session]]] = []
-        self.waiters: list[tuple[str, dict[str, Any], asyncio.Future[Ended]]] = []
+        self.waiters: list[tuple[str, int, asyncio.Future[Ended]]] = []
         self.running: dict[str, int] = {}
         self.faults: set[str] = set()
         self.injected = 0
@@ -364,7 +364,7 @@ class Harness:
     def wait_ended(self, key: str) -> None:
         session = self.engine.session(key)
         if session is not None:
-            self.waiters.append((key, session.data, self.call(lambda: self.engine.wait_ended(key))))
+            self.waiters.append((key, session.id, self.call(lambda: self.engine.wait_ended(key))))
 
     def release(self) -> None:
         self.hold = False
@@ -439,9 +439,9 @@ class Harness:
                       f"{len(footprint['busy'])} busy keys")
         if len(live) > engine.max_sessions:
             self.fail(f"{len(live)} live sessions > max_sessions {engine.max_sessions}")
-        for key, token, fut in self.waiters:
+        for key, sid, fut in self.waiters:
             session = live.get(key)
-            alive = session is not None and session.data is token
+            alive = session is not None and session.id == sid
             if alive == fut.done():
                 self.fail(f"end waiter of {key!r}: session {'alive' if alive else 'ended'} "
                           f"but waiter {'done' if fut.done() else 'pending'}")
