@@ -37,7 +37,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 import attrs
 from hypothesis import strategies as st
@@ -67,7 +67,7 @@ from convo_fsm.spec import (
     When,
 )
 
-__all__ = ["Harness", "InjectedFault", "conversation_machine", "specs"]
+__all__ = ["FORM_TEXTS", "Harness", "InjectedFault", "conversation_machine", "forms", "specs"]
 
 DataFactory = Callable[[Message], Mapping[str, Any]]
 
@@ -841,3 +841,34 @@ def specs(
                       usage="[N]", group_only=draw(st.booleans()))
     return Spec(name=name, initial=names[0], states=states, any_state=everywhere, busy=busy,
                 queue_limit=draw(st.integers(1, 4)) if policies else 32, start=start)
+
+
+# -- random forms ------------------------------------------------------------------------------
+FORM_TEXTS: Final = ("12", "7", "abc", "a long answer here", "2024-01-01", "31/12/2024", "red",
+                     "yes", "no", "back", "skip", "cancel", "edit", "edit f0", "edit f1", "ok")
+"""Answers and words worth sending to a random form (`conversation_machine(forms(),
+texts=FORM_TEXTS)`)."""
+
+
+@st.composite
+def forms(draw: st.DrawFn, *, max_slots: int = 4, name: str = "random-form") -> Spec:
+    """Random forms (`convo_fsm.forms.form`): slots of every parser (text with a length
+    limit, integer range, choice, date), optional or not, retry limits with either give-up,
+    per-slot timeouts with warnings; with or without the summary, with or without an intro."""
+    from convo_fsm import forms as f
+
+    slots = []
+    for i in range(draw(st.integers(1, max_slots), label="slots")):
+        kind = draw(st.sampled_from(["text", "integer", "choice", "date"]))
+        parser = {"text": f.text(max_length=8), "integer": f.integer(1, 20),
+                  "choice": f.choice("red", "blue"), "date": f.date()}[kind]
+        optional = draw(st.booleans())
+        timeout = draw(st.sampled_from([None, 5.0, 30.0]))
+        warn = timeout is not None and draw(st.booleans())
+        slots.append(f.Slot(
+            f"f{i}", f"f{i}?", parser, optional=optional, retries=draw(st.integers(1, 3)),
+            give_up=draw(st.sampled_from(["cancel", "skip"])) if optional else "cancel",
+            timeout=timeout, warn_before=timeout / 2 if warn and timeout else None,
+            warning="hurry" if warn else None))
+    return f.form(name, slots, confirm=draw(st.booleans()),
+                  intro=draw(st.sampled_from([None, "hello"])))
