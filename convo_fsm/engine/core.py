@@ -133,7 +133,8 @@ class Engine:
     in `outbox`, the last 10,000); an async `send` runs supervised. `on_end(Ended)` and
     `on_error(key, exc)` are optional hooks (`on_error` also hears of failed sends and
     store writes). `clock` defaults to the running asyncio loop's clock. `trace`, if given,
-    is called with a `TraceRecord` for everything the engine does (see `convo_fsm.testing`).
+    is called with a `TraceRecord` for everything the engine does (see `convo_fsm.testing`),
+    or, if it is a `convo_fsm.engine.tracing.Tracer`, gets its method calls directly.
     `store` (convo_fsm.storage) keeps sessions across restarts.
     """
 
@@ -146,7 +147,7 @@ class Engine:
         on_end: Callable[[Ended], object] | None = None,
         on_error: Callable[[str, BaseException], object] | None = None,
         max_sessions: int = 2_000_000,
-        trace: Callable[[TraceRecord], object] | None = None,
+        trace: Callable[[TraceRecord], object] | Tracer | None = None,
         store: Store | None = None,
     ) -> None:
         self.clock: Clock = AsyncioClock() if clock is None else clock
@@ -156,7 +157,8 @@ class Engine:
         self._on_end = on_end
         self._on_error = on_error
         self.max_sessions = max_sessions
-        self._trace: Tracer = Tracer() if trace is None else HookTracer(trace, self.clock.now)
+        self._trace: Tracer = (Tracer() if trace is None else trace if isinstance(trace, Tracer)
+                               else HookTracer(trace, self.clock.now))
         self._sessions: dict[str, Session] = {}
         self._specs: dict[str, Spec] = {}
         self._turns = Turns()
@@ -585,6 +587,7 @@ class Engine:
     def adopt(self, session: Session) -> None:
         """Make a stored session live as it is (restore, reload)."""
         self._sessions[session.key] = session
+        self._trace.adopt(session.key, session)
         run(self, session.key, session, (Arm(session.deadline, session.warn_at),), None)
 
     def spawn_write(self, key: str) -> None:

@@ -210,3 +210,11 @@ async def test_the_spec_gets_a_chat_event_around_the_native_message(clock: Virtu
 async def test_bad_per_is_a_clear_error(h: Harness) -> None:
     with pytest.raises(ValueError, match="per must be one of"):
         h.conv.command("x", QUIZ, per="room")
+
+
+async def test_commands_naming_this_bot_reach_the_spec(h: Harness) -> None:
+    # Telegram clients write /cmd@bot_username in groups; the fake's getMe says quiz_bot.
+    assert await h.say(7, "/quiz@quiz_bot", chat=GROUP) == [(GROUP, "What is 6 x 7?")]
+    assert await h.say(7, "/exit@other_bot", chat=GROUP) == [(GROUP, "echo: /exit@other_bot")]
+    assert await h.say(7, "/exit@Quiz_Bot", chat=GROUP) == [(GROUP, "Bye.")]
+    assert len(h.conv.engine) == 0

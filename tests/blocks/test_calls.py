@@ -28,7 +28,7 @@ from convo_fsm import (
 from convo_fsm.diagram import render
 from convo_fsm.forms import Slot, form, integer
 from convo_fsm.step import CALLS_KEY
-from convo_fsm.storage import MemoryStore
+from convo_fsm.storage import MemoryStore, open_store
 from convo_fsm.testing import ConversationTester
 from convo_fsm.testing.hypothesis import conversation_machine
 
@@ -220,7 +220,8 @@ def test_a_childs_guards_must_be_sync_and_a_final_state_cannot_call() -> None:
             State("c", final=True, call=Call(ADDRESS, on_end={"*": STOP}))])
 
 
-async def test_a_restart_mid_child_resumes_it_and_its_timers() -> None:
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+async def test_a_restart_mid_child_resumes_it_and_its_timers(kind: str, tmp_path: Any) -> None:
     child = Spec(name="slow", initial="q", states=[
         State("q", enter=say("question"), on=[On("message", "ok", action=say("noted"))],
               timeout=Timeout(30, STOP, action=say("child late"))),
@@ -228,7 +229,7 @@ async def test_a_restart_mid_child_resumes_it_and_its_timers() -> None:
     parent = Spec(name="restartable", initial="c", states=[
         State("c", call=Call(child, on_end={"ok": "end", "timeout": "end"})),
         State("end", final=True, enter=say("parent end"))])
-    store = MemoryStore()
+    store = MemoryStore() if kind == "memory" else open_store(str(tmp_path / "s.db"))
     engine = Engine(clock=VirtualClock(), store=store)
     await engine.start(parent, "k")
     await engine.close()

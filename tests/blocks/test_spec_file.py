@@ -380,3 +380,28 @@ states:
     assert (caught.value.line, caught.value.state, caught.value.event) == (7, "address", "call")
     with pytest.raises(SpecFileError, match="is not a Spec"):
         load_spec(write(tmp_path, "shop3.yaml", text), {"address_form": len})
+
+
+def _kit_registry() -> dict[str, Any]:
+    from convo_fsm.testing import hypothesis as kit
+
+    fns = [*kit.TEXT_GUARDS, *kit.DATA_GUARDS, *kit.ACTIONS, kit.say_where, kit.parse_count]
+    return {fn.__name__: fn for fn in fns}
+
+
+def test_random_specs_round_trip_through_data() -> None:
+    from hypothesis import given, settings
+
+    from convo_fsm.testing.hypothesis import specs
+
+    registry = _kit_registry()
+
+    @settings(max_examples=60, deadline=None)
+    @given(specs(calls=False))
+    def round_trip(spec: Spec) -> None:
+        data = spec.to_data(registry)
+        again = spec_from_data(json.loads(json.dumps(data)), registry)
+        assert again.to_data(registry) == data
+        assert fingerprint(again) == fingerprint(spec)
+
+    round_trip()
