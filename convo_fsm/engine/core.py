@@ -4,8 +4,8 @@
    group, ...) and looks each up in one dict of live sessions: the cost does not
    depend on how many sessions live. No session wants it -> `False`, and the host
    gives the event to its ordinary handlers.
-2. `deliver(key, event)` (`delivery.py`) takes the key's turn (`turns.py`): one event at a time per
-   key. A busy key parks later events in an inbox that exists only while it is busy
+2. `deliver(key, event)` (`delivery.py`) takes the key's turn (`turns.py`): one event
+   at a time per key. A busy key parks later events in an inbox that exists only while it is busy
    (queue, drop with a reply, or interrupt: the spec's `busy` policy). A full inbox
    hands the event back: `dispatch` returns False and tries no other kind.
 3. The spec classifies the event into a name; its compiled table gives the
