@@ -161,6 +161,9 @@ async def _dispatch_round(kind: str, sessions: int, events: int) -> float:
     if kind.startswith("what-if"):
         # Not a public API: what the engine would cost if it took a Tracer as its hook
         # (one line in Engine.__init__) and called Metrics' methods without records.
+        from convo_fsm.engine.tracing import HookTracer
+
+        assert isinstance(getattr(engine, "_trace", None), HookTracer), "the engine changed"
         engine._trace = metrics  # type: ignore[assignment]
     msgs = [Message("hi", sender=f"u{i}") for i in range(sessions)]
     for m in msgs:

@@ -22,11 +22,26 @@ LABELS: dict[tuple[str, str, str], str] = {
     ("astrbot", "ordinary", "route"): "AstrBot ProcessStage.process",
     ("compat", "ordinary", "route"): "convo_fsm compat session_waiter",
     ("convo-step", "step", ""): "convo_fsm step()",
+    ("convo-step-call", "step", ""): "convo_fsm step() in a sub-conversation",
     ("dict-fsm", "step", ""): "dict FSM (same work)",
     ("dict-lookup", "step", ""): "dict lookup only",
     ("transitions", "step", ""): "transitions Machine",
     ("transitions-async", "step", ""): "transitions AsyncMachine",
 }
+LABELS.update({
+    ("aiogram", "deliver", "fsm"): "aiogram FSM (MemoryStorage)",
+    ("aiogram", "deliver", "convo"): "convo_fsm via aiogram adapter",
+    ("aiogram", "ordinary", "bare"): "aiogram bare dispatch",
+    ("aiogram", "ordinary", "fsm"): "aiogram FSM (MemoryStorage)",
+    ("aiogram", "ordinary", "convo"): "convo_fsm via aiogram adapter",
+    ("nonebot", "deliver", "got"): "NoneBot got",
+    ("nonebot", "deliver", "convo"): "convo_fsm via NoneBot adapter",
+    ("nonebot", "ordinary", "bare"): "NoneBot bare dispatch",
+    ("nonebot", "ordinary", "got"): "NoneBot got",
+    ("nonebot", "ordinary", "convo"): "convo_fsm via NoneBot adapter",
+})
+FRAMEWORKS = {"aiogram": "fsm", "nonebot": "got"}
+"""Bot frameworks measured in section 8 (system -> its own conversation tool's mode)."""
 PLOTS = ("deliver.png", "ordinary.png", "step.png", "memory.png", "lifecycle.png")
 
 
@@ -43,11 +58,15 @@ class Index:
     def get(self, system: str, workload: str, mode: str, size: int) -> Result | None:
         return self.ok.get((system, workload, mode, size))
 
-    def sizes(self, workload: str) -> list[int]:
-        return sorted({k[3] for k in self.ok if k[1] == workload})
+    def sizes(self, workload: str, system: str | None = None) -> list[int]:
+        return sorted({k[3] for k in self.ok if k[1] == workload
+                       and (k[0] == system if system else k[0] not in FRAMEWORKS)})
 
-    def series(self, workload: str) -> list[tuple[str, str, str]]:
-        seen = {(k[0], k[1], k[2]) for k in self.ok if k[1] == workload}
+    def series(self, workload: str, system: str | None = None) -> list[tuple[str, str, str]]:
+        """The (system, workload, mode) series measured; the frameworks' (section 8) only
+        when `system` names one."""
+        seen = {(k[0], k[1], k[2]) for k in self.ok if k[1] == workload
+                and (k[0] == system if system else k[0] not in FRAMEWORKS)}
         return [k for k in LABELS if k in seen] + sorted(seen - set(LABELS))
 
     def us(self, system: str, workload: str, mode: str, size: int) -> float | None:
@@ -92,15 +111,15 @@ def table(head: list[str], rows: list[list[str]]) -> list[str]:
 
 # -- sections -------------------------------------------------------------------------------
 def per_event_section(ix: Index, workload: str, pairs: list[tuple[tuple[str, str, str],
-                                                                  tuple[str, str, str]]]
-                      ) -> list[str]:
+                                                                  tuple[str, str, str]]],
+                      system: str | None = None) -> list[str]:
     """Rows: sizes. Columns: each series' µs/event median (min–max) and events/s, then the
     ratio of each (peer, ours) pair."""
-    series = ix.series(workload)
+    series = ix.series(workload, system)
     head = ["sessions"] + [f"{LABELS.get(s, s[0])} µs/event (min–max)" for s in series]
     head += [f"{LABELS[p]} / {LABELS[o]}" for p, o in pairs if p in series and o in series]
     rows = []
-    for n in ix.sizes(workload):
+    for n in ix.sizes(workload, system):
         row = [n_fmt(n)]
         for s in series:
             r = ix.get(s[0], s[1], s[2], n)
@@ -187,6 +206,13 @@ def targets(ix: Index) -> list[str]:
             ("; timed in turn in one process: " +
              ", ".join(f"{g(r)}x at {n_fmt(n)}" for n, r in inter) if inter else ""),
             max(r for _, r in inter) <= 4 if inter else max(rs) <= 4)
+    calls = [(n, r["interleaved_ratio_to_top_level"]["median"]) for n in ix.sizes("step")
+             if (r := ix.get("convo-step-call", "step", "", n)) is not None
+             and "interleaved_ratio_to_top_level" in r]
+    if calls:
+        add("a step inside a sub-conversation within 1.5x of a top-level step (timed in turn)",
+            ", ".join(f"{g(r)}x at {n_fmt(n)}" for n, r in calls),
+            max(r for _, r in calls) <= 1.5)
     for name, key in (("delivery to a waiting session", conv),
                       ("an ordinary (non-session) message", ("convo_fsm", "ordinary", "route"))):
         pts = [(n, ix.us(*key, n)) for n in ix.sizes(key[1]) if ix.us(*key, n) is not None]
@@ -221,7 +247,74 @@ def targets(ix: Index) -> list[str]:
             lc["stop_s"]["median"] < 0.5)
         add("100k timeouts all fired within 1 s of their deadline",
             f"{g(lc['expire_lag_s']['median'])} s", lc["expire_lag_s"]["median"] < 1)
+    for fw, own in FRAMEWORKS.items():
+        name = {"aiogram": "aiogram", "nonebot": "NoneBot"}[fw]
+        both = [(n, c, b) for n in ix.sizes("ordinary", fw)
+                if (c := ix.us(fw, "ordinary", "convo", n)) and (b := ix.us(fw, "ordinary", "bare",
+                                                                             n))]
+        if both:
+            add(f"{name} adapter: an ordinary message within 1.5x of {name}'s bare dispatch",
+                ", ".join(f"{g(c / b)}x at {n_fmt(n)}" for n, c, b in both),
+                max(c / b for _, c, b in both) <= 1.5)
+        peer, ours = ix.us(fw, "deliver", own, 10_000), ix.us(fw, "deliver", "convo", 10_000)
+        if peer and ours:
+            add(f"{name} adapter: delivery faster than {LABELS[(fw, 'deliver', own)]} at 10k",
+                f"{g(peer / ours)}x faster ({g(ours)} vs {g(peer)} µs)", peer > ours)
     return table(["target", "measured (medians, same run)", ""], rows)
+
+
+def frameworks_section(ix: Index) -> list[str]:
+    """Section 8: each bot framework's own conversation tool next to convo_fsm's adapter."""
+    out: list[str] = []
+    intro = {
+        "aiogram": (
+            "### aiogram 3",
+            "Updates through `Dispatcher.feed_update` (aiogram's whole path, its FSM context "
+            "middleware included). aiogram's FSM: `/start` sets `Waiting.waiting` in "
+            "`MemoryStorage`; a handler filtered on that state sets it again; no timeout "
+            "exists to reset. convo_fsm: `Conversations.setup(dp)` (an outer middleware on "
+            "`dp.message`), `/start` starts the waiter spec (`KEEP`, async no-op action, 60 s "
+            "timeout reset). Bare dispatch: the same bot without conversations (`/start` does "
+            "nothing), the reference for the adapter's cost on an ordinary message."),
+        "nonebot": (
+            "### NoneBot2 (OneBot v11)",
+            "Events through `nonebot.message.handle_event` (preprocessors, then every matcher "
+            "by priority). NoneBot's `got`: `/start` pauses in `got(\"answer\")`, whose "
+            "handler calls `reject()` to wait again: one temporary matcher per waiting user, "
+            "checked against every event (only 1k and 10k: at 100k one event would take "
+            "minutes). convo_fsm: one event preprocessor for all sessions. Bare dispatch: the "
+            "same bot without conversations (an `on_command(\"start\")` that does nothing and "
+            "the catch-all matcher)."),
+    }
+    for fw, own in FRAMEWORKS.items():
+        if not ix.sizes("deliver", fw) and not ix.sizes("ordinary", fw):
+            continue
+        title, text = intro[fw]
+        out += [title, "", text, "", "Delivery to a waiting user:", "",
+                *per_event_section(ix, "deliver", [((fw, "deliver", own),
+                                                    (fw, "deliver", "convo"))], fw),
+                "An ordinary message (from someone not waiting; it reaches the catch-all "
+                "handler):", "",
+                *per_event_section(ix, "ordinary", [((fw, "ordinary", "convo"),
+                                                     (fw, "ordinary", "bare")),
+                                                    ((fw, "ordinary", own),
+                                                     (fw, "ordinary", "convo"))], fw)]
+        head = ["waiting users"] + [f"{LABELS.get((fw, 'ordinary', m), m)} B/user"
+                                    for m in ("bare", own, "convo")]
+        head += [f"{LABELS[(fw, 'ordinary', own)]} net", "convo_fsm net"]
+        rows = []
+        for n in ix.sizes("memory", fw):
+            vals = {m: (r["bytes_per_session"] if (r := ix.get(fw, "memory", m, n)) else None)
+                    for m in ("bare", own, "convo")}
+            base = vals["bare"]
+            row = [n_fmt(n)] + [g(vals[m]) for m in ("bare", own, "convo")]
+            row += [g(None if base is None or vals[m] is None else vals[m] - base)  # type: ignore[operator]
+                    for m in (own, "convo")]
+            rows.append(row)
+        out += ["Memory per waiting user (tracemalloc, bytes kept after N `/start` messages "
+                "were handled and dropped; *net* subtracts what the bare bot keeps per user "
+                "who sent a command):", "", *table(head, rows)]
+    return out
 
 
 def write(run: dict[str, Any], out: Path) -> None:
@@ -249,6 +342,11 @@ def write(run: dict[str, Any], out: Path) -> None:
         "median over repetitions and (min–max). One `gc.collect()` after set-up settles its "
         "garbage; GC then runs as each system leaves it (on).",
         "- Ratios are peer / convo_fsm: how many times more time the peer needs.",
+        *(f"- Jobs of a later run merged in (their earlier results replaced): `{mr['command']}`"
+          f", started {mr['started']}, {mr.get('duration_s', 0) / 60:.1f} minutes, "
+          f"{mr['jobs']} jobs; commit {mr['machine'].get('commit', '?')}; load average before"
+          f" / after {mr['machine'].get('load_before')} / {mr.get('load_after', '?')}."
+          for mr in run.get("merged", ())),
         "",
         "## Targets",
         "",
@@ -318,12 +416,17 @@ def write(run: dict[str, Any], out: Path) -> None:
         "",
         *per_event_section(ix, "step", [
             (("convo-step", "step", ""), ("dict-fsm", "step", "")),
+            (("convo-step-call", "step", ""), ("convo-step", "step", "")),
             (("transitions", "step", ""), ("convo-step", "step", "")),
             (("transitions-async", "step", ""), ("convo-step", "step", ""))]),
         *step_create(ix),
         "![step](step.png)",
         "",
     ]
+    fw = frameworks_section(ix)
+    if fw:
+        lines += ["## 8. Inside bot frameworks: their own conversation tools and convo_fsm's "
+                  "adapters", "", *fw]
     stores = out / "storage.md"
     if stores.exists():  # written by benchmarks.storage_bench --out (a separate command)
         lines += ["## 7. Stores and Redis workers", "",
@@ -331,6 +434,7 @@ def write(run: dict[str, Any], out: Path) -> None:
                   "committed inside the event's latency), and 1 and 2 `RedisWorker` processes "
                   "on one redis-server (lock, inbox and compare-and-set per event).", "",
                   stores.read_text(encoding="utf-8").rstrip(), ""]
+    lines += astrbot_plugins_section(out)
     if ix.errors:
         lines += ["## Jobs that failed", ""]
         lines += [f"- `{e['job']['module']} {e['job']['workload']} {e['job']['mode']} "
@@ -339,6 +443,24 @@ def write(run: dict[str, Any], out: Path) -> None:
     lines += run.get("skipped", [])
     (out / "RESULTS.md").write_text("\n".join(lines).rstrip() + "\n")
     plots(ix, out)
+
+
+ASTRBOT_SECTION = "## 9. AstrBot plugins: AstrBot's own waiter, the adapter, the compat layer"
+
+
+def astrbot_plugins_section(out: Path) -> list[str]:
+    """The table benchmarks.astrbot_bench --out writes (a separate command), if there."""
+    table = out / "astrbot.md"
+    if not table.exists():
+        return []
+    return [ASTRBOT_SECTION, "",
+            "One plugin workload three ways in one Python 3.12 venv with real AstrBot 4.29.3: "
+            "AstrBot's `session_waiter`; the plugin with its one import changed to "
+            "`convo_fsm.adapters.astrbot`, routed by AstrBot's own `ProcessStage` (which asks "
+            "convo_fsm's router); and `convo_fsm.compat.astrbot` (what PluginHost runs, "
+            "`Runtime.dispatch`). N sessions wait, each a plugin task awaiting `waiter(event)` "
+            "whose handler calls `keep(3600, reset_timeout=True)`.", "",
+            table.read_text(encoding="utf-8").rstrip(), ""]
 
 
 def step_create(ix: Index) -> list[str]:

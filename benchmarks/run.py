@@ -55,8 +55,53 @@ def have_compat() -> bool:
         return False
 
 
-def jobs(quick: bool, *, astrbot: bool, ptb: bool, compat: bool, tiny: bool = False
-         ) -> list[Job]:
+def have_frameworks() -> tuple[str, ...]:
+    """The bot frameworks installed here whose own conversation tools and convo_fsm adapters
+    are compared (the `aiogram` and `nonebot` extras; the dev extra has both)."""
+    return tuple(name for name, module in (("aiogram", "aiogram"), ("nonebot", "nonebot"))
+                 if importlib.util.find_spec(module) is not None)
+
+
+# NoneBot's `got` checks one temporary matcher per waiting user for every event (about
+# 1 ms each here): 100k waiting users would be minutes per event, so it stops at 10k, with
+# few events.
+NONEBOT_GOT_MAX = 10_000
+NONEBOT_GOT_EVENTS = {1_000: 10, 10_000: 2}
+
+
+def framework_jobs(names: Sequence[str], quick: bool, tiny: bool) -> list[Job]:
+    """aiogram's FSM and NoneBot's `got` next to convo_fsm through each adapter, and each
+    framework's bare dispatch (the same bot without conversations)."""
+    if tiny:
+        sizes, reps, events, budget = [3], 1, 20, 0.05
+    elif quick:
+        sizes, reps, events, budget = [K, 10 * K], 3, 5_000, 0.2
+    else:
+        sizes, reps, events, budget = [K, 10 * K, 100 * K], 5, 20_000, 0.6
+    out: list[Job] = []
+    peers = {"aiogram": "fsm", "nonebot": "got"}
+    for name in names:
+        for workload in ("deliver", "ordinary", "memory"):
+            for n in sizes:
+                for mode in ("bare", peers[name], "convo"):
+                    if workload == "deliver" and mode == "bare":
+                        continue
+                    if mode == "got" and n > NONEBOT_GOT_MAX:
+                        continue
+                    if (name, workload, mode) == ("nonebot", "memory", "bare") and n > K:
+                        continue  # N commands through NoneBot: ~4 ms each, for a baseline
+                    got = mode == "got"
+                    ev = min(NONEBOT_GOT_EVENTS.get(n, events), events) if got else events
+                    if workload == "memory":
+                        out.append(Job(name, workload, n, mode, reps=1))
+                    else:
+                        out.append(Job(name, workload, n, mode, reps=min(reps, 3) if got
+                                       else reps, events=ev, budget=budget))
+    return out
+
+
+def jobs(quick: bool, *, astrbot: bool, ptb: bool, compat: bool, tiny: bool = False,
+         frameworks: Sequence[str] = ()) -> list[Job]:
     """The run's jobs. `tiny` (for the test suite) runs each scenario once at size <= 10."""
     if tiny:
         sz = {"deliver": [3], "ordinary": [3], "memory": [10], "lifecycle": [3], "step": [3]}
@@ -116,12 +161,12 @@ def jobs(quick: bool, *, astrbot: bool, ptb: bool, compat: bool, tiny: bool = Fa
         if ptb and n in peer_sz["lifecycle"] and n <= 10 * K:
             out.append(Job("ptb", "lifecycle", n, reps=lifecycle_reps(n), interpreter="astrbot"))
     for n in sorted(set(sz["step"] + big["step"])):
-        for system in ("convo-step", "dict-fsm", "dict-lookup"):
+        for system in ("convo-step", "convo-step-call", "dict-fsm", "dict-lookup"):
             out.append(Job("step", system, n, **common))
         if n in step_peer:
             for system in ("transitions", "transitions-async"):
                 out.append(Job("step", system, n, **common))
-    return out
+    return out + framework_jobs(frameworks, quick, tiny)
 
 
 def run_job(job: Job, python: str, *, timeout: float = 600) -> dict[str, object]:
@@ -143,6 +188,10 @@ def run_job(job: Job, python: str, *, timeout: float = 600) -> dict[str, object]
     return {"job": asdict(job), "error": f"exit {proc.returncode}: " + " | ".join(tail)}
 
 
+def _job_key(job: dict[str, object]) -> tuple[object, ...]:
+    return (job["module"], job["workload"], job["mode"], job["size"])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     p.add_argument("--quick", action="store_true",
@@ -156,12 +205,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="do not reuse the repository's .venv-astrbot; build benchmarks/.work's")
     p.add_argument("--no-astrbot", action="store_true", help="skip the AstrBot and PTB peers")
     p.add_argument("--no-ptb", action="store_true", help="skip python-telegram-bot")
+    p.add_argument("--no-frameworks", action="store_true",
+                   help="skip aiogram's FSM, NoneBot's got and convo_fsm's adapters for them")
     p.add_argument("--only", default="",
                    help="comma-separated workloads to run (deliver,ordinary,memory,lifecycle,step)")
     p.add_argument("--report-only", action="store_true",
                    help="rewrite RESULTS.md and the plots from the saved results.json")
     p.add_argument("--list", action="store_true", help="print the jobs and exit")
     p.add_argument("--note", default="", help="a sentence for RESULTS.md about this run")
+    p.add_argument("--merge", action="store_true",
+                   help="keep the saved results.json and replace only these jobs' results "
+                        "(with --only); RESULTS.md names this later run and its machine")
     args = p.parse_args(argv)
     out_dir: Path = args.out or (env.WORK / "quick" if args.quick else env.ROOT / "benchmarks")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -178,10 +232,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      create=not args.list)
     compat = have_compat()
     todo = jobs(args.quick, astrbot=astrbot is not None,
-                ptb=astrbot is not None and not args.no_ptb, compat=compat)
+                ptb=astrbot is not None and not args.no_ptb, compat=compat,
+                frameworks=() if args.no_frameworks else have_frameworks())
     if args.only:
         wanted = set(args.only.split(","))
-        todo = [j for j in todo if j.workload in wanted
+        todo = [j for j in todo if j.workload in wanted or j.module in wanted
                 or (j.module == "step" and "step" in wanted)]
     if args.list:
         for j in todo:
@@ -193,6 +248,15 @@ def main(argv: Sequence[str] | None = None) -> int:
            "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
            "compat": compat, "note": args.note, "results": []}
     results: list[dict[str, object]] = run["results"]  # type: ignore[assignment]
+    saved = run
+    if args.merge and raw.exists():
+        # Keep the saved run; its results for these jobs are replaced by this run's.
+        saved = json.loads(raw.read_text())
+        mine = {_job_key(asdict(j)) for j in todo}
+        kept = [r for r in saved["results"] if _job_key(r["job"]) not in mine]
+        saved["merged"] = [m for m in saved.get("merged", []) if m["command"] != command]
+        saved["merged"].append({k: run[k] for k in ("command", "machine", "started")}
+                               | {"jobs": len(todo)})
     t0 = time.perf_counter()
     for i, job in enumerate(todo, 1):
         python = str(astrbot) if job.interpreter == "astrbot" else sys.executable
@@ -201,11 +265,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = result.get("error") or f"{result.get('wall_s', 0):.1f} s"
         print(f"[{i}/{len(todo)}] {job.module} {job.workload} {job.mode} n={job.size}: {status}",
               file=sys.stderr, flush=True)
-        raw.write_text(json.dumps(run, indent=1))
-    run["duration_s"] = time.perf_counter() - t0
-    run["load_after"] = env.machine(None)["load_before"]
-    raw.write_text(json.dumps(run, indent=1))
-    report.write(run, out_dir)
+        if saved is not run:
+            saved["results"] = kept + results
+        raw.write_text(json.dumps(saved, indent=1))
+    if saved is run:
+        run["duration_s"] = time.perf_counter() - t0
+        run["load_after"] = env.machine(None)["load_before"]
+    else:
+        saved["merged"][-1]["duration_s"] = time.perf_counter() - t0
+        saved["merged"][-1]["load_after"] = env.machine(None)["load_before"]
+    raw.write_text(json.dumps(saved, indent=1))
+    report.write(saved, out_dir)
     print(f"bench: {len(todo)} jobs in {run['duration_s']:.0f} s; wrote {out_dir}/RESULTS.md",
           file=sys.stderr)
     return 0

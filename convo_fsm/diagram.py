@@ -235,6 +235,11 @@ def graph(spec: Spec) -> Graph:
             target, kind = to(sid, t.target)
             label = _on_label(t) + (_REENTER if t.target == state.name else "")
             edges.append(Edge(sid, target, kind, label + (_BACK if t.target is BACK else "")))
+        if state.call is not None:  # the sub-conversation's endings, as the parent goes on
+            for ending, end_target in state.call.on_end.items():
+                target, kind = to(sid, end_target)
+                edges.append(Edge(sid, target, kind,
+                                  one_line(f"{state.call.spec.name} ends: {ending}")))
         if state.timeout is not None:  # one dashed edge per branch, in the order tried
             for branch in state.timeout.branches:
                 target, _ = to(sid, branch.target)
@@ -260,6 +265,8 @@ def graph(spec: Spec) -> Graph:
 
 def _details(state: State) -> tuple[str, ...]:
     lines = []
+    if state.call is not None:
+        lines.append(one_line(f"calls: {state.call.spec.name} ({state.call.timeout} timeout)"))
     if state.enter is not None:
         lines.append(one_line(f"enter: {callable_name(state.enter)}"))
     if state.exit is not None:

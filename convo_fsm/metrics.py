@@ -208,6 +208,9 @@ class Metrics(Tracer):
         elif kind in ("force", "deadline"):
             assert session is not None
             self.change(kind, key, session, record.source or "")
+        elif kind == "adopt":
+            assert session is not None
+            self.adopt(key, session)
         # "stop" is followed by its "end"; a kind a newer engine adds is ignored.
 
     # The engine's tracer interface (convo_fsm.engine.tracing.Tracer): the same calls, with
@@ -273,6 +276,10 @@ class Metrics(Tracer):
         (self.forced if kind == "force" else self.deadlines)[session.spec] += 1
         self.live[key] = session
 
+    def adopt(self, key: str, session: Session) -> None:
+        """A stored session made live (restore, reload): counted live from now on."""
+        self.live[key] = session
+
     def stop(self, key: str, session: Session, reason: str) -> None:
         return None  # its "end" follows
 
@@ -281,7 +288,7 @@ class Metrics(Tracer):
         self.ended[(spec, reason)] += 1
         self.recent_window.add("ended", spec, reason)
         live = self.live.get(key)
-        if live is not None and live.data is session.data:
+        if live is not None and live.id == session.id:
             del self.live[key]
         self._stepped.pop(key, None)
         if key not in self._arrived or self.engine is None:

@@ -29,10 +29,12 @@ __all__ = [
     "ANY",
     "BACK",
     "BACK_KEY",
+    "CALL_DEPTH_LIMIT",
     "KEEP",
     "MAX_SECONDS",
     "STOP",
     "Busy",
+    "Call",
     "EventError",
     "On",
     "Opening",
@@ -206,6 +208,46 @@ class Timeout:
         object.__setattr__(self, "branches", (*self.when, When(self.target, None, self.action)))
 
 
+CALL_DEPTH_LIMIT: Final = 8
+"""How deep sub-conversations may nest (a spec calling a spec calling ...)."""
+
+
+def _as_dict(value: Mapping[str, Target]) -> dict[str, Target]:
+    return dict(value)
+
+
+def _as_strs(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
+@attrs.frozen
+class Call:
+    """A sub-conversation: a state with `call=Call(child, on_end=...)` runs `child` while the
+    session is in it.
+
+    Entering the state starts the child (for the same key, its data a copy of
+    `data[data_key]` if there is one); events go to the innermost running child first (each
+    level names them with its own classifier), and a level that has no transition for an
+    event lets the level above try (the child's own any-state handlers win over the
+    parent's); a transition of an outer level that leaves its state ends the children below
+    it. When the child ends, its ending picks the parent's transition: `on_end` maps the
+    child's final state names, "stop" and "timeout" (and "*" for any other) to a parent
+    state or `STOP`; an ending it does not map ends the parent the same way. The child's
+    data goes into the parent's `data[data_key]` (or, without `data_key`, is merged into
+    it). `timeout`: the calling state's own timeout is "paused" while the child runs (the
+    default), or keeps "running" (when it fires, the child is ended and the parent's
+    timeout applies). `unwind`: event names (in the parent's classifier) that go straight to
+    the calling state, ending the whole stack below it (say, a `cancel` handled there).
+    A child's guards must be sync (the step chooses inside the stack).
+    """
+
+    spec: Spec
+    on_end: dict[str, Target] = attrs.field(converter=_as_dict)
+    data_key: str | None = None
+    timeout: str = "paused"
+    unwind: tuple[str, ...] = attrs.field(default=(), converter=_as_strs)
+
+
 def _as_tuple(value: Iterable[Any]) -> tuple[Any, ...]:
     # A named converter: with `converter=tuple` mypy cannot type State(on=[...]).
     return tuple(value)
@@ -224,9 +266,16 @@ class State:
     enter: Action | None = None
     exit: Action | None = None
     final: bool = False
+    call: Call | None = None
 
 
 Table: TypeAlias = Mapping[str, tuple[On, ...]]
+
+DELEGATE: Final = On(ANY, KEEP)
+"""The one candidate of every event in a calling state's compiled table (`Spec.tables`):
+the step finds the transition inside the sub-conversation (`Spec.own_tables` has the
+state's own)."""
+DELEGATE_ALL: Final = (DELEGATE,)
 
 
 # -- starting ----------------------------------------------------------------------------------
@@ -344,11 +393,21 @@ class Spec:
     by_name: Mapping[str, State] = attrs.field(init=False, repr=False)
     tables: Mapping[str, Table] = attrs.field(init=False, repr=False)
     uses_back: bool = attrs.field(init=False, repr=False, default=False)
+    calls: bool = attrs.field(init=False, repr=False, default=False)
+    own_tables: Mapping[str, Table] = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         by_name, tables = _validate(self)
         object.__setattr__(self, "by_name", by_name)
         object.__setattr__(self, "tables", tables)
+        object.__setattr__(self, "own_tables", tables)
+        calling = [st.name for st in self.states if st.call is not None]
+        if calling:  # the step chooses inside a running sub-conversation: hand it every event
+            delegated = dict(tables)
+            for st_name in calling:
+                delegated[st_name] = {n: DELEGATE_ALL for n in (*self.events, ANY)}
+            object.__setattr__(self, "tables", delegated)
+            object.__setattr__(self, "calls", True)
         object.__setattr__(self, "uses_back", any(
             t.target is BACK for ts in (self.any_state, *(st.on for st in self.states))
             for t in ts))
@@ -420,7 +479,14 @@ class Spec:
         if t.event == ANY:
             return ()
         return tuple(s.name for s in self.states if not s.final
-                     and not any(o is t for o in self.lookup(s.name, t.event)))
+                     and not any(o is t for o in self.own_lookup(s.name, t.event)))
+
+    def own_lookup(self, state: str, event: str) -> tuple[On, ...]:
+        """`lookup` in the table as declared (a calling state's `lookup` hands every event to
+        the step, which looks inside its sub-conversation first)."""
+        table = self.own_tables[state]
+        found = table.get(event)
+        return found if found is not None else table[ANY]
 
     def __repr__(self) -> str:
         return f"<Spec {self.name!r}: {len(self.states)} states, initial {self.initial!r}>"
@@ -518,6 +584,10 @@ def _validate(spec: Spec) -> tuple[dict[str, State], Mapping[str, Table]]:
             check_on(t, state.name)
         check_callable("enter", state.enter, state.name, None)
         check_callable("exit", state.exit, state.name, None)
+        if state.call is not None:
+            if state.final:
+                raise fail("a final state cannot call a sub-conversation", state.name, "call")
+            _check_call(state.call, state.name, fail, by_name)
         if state.final:
             if state.on or state.timeout is not None:
                 raise fail("a final state ends the session: it cannot have transitions or a "
@@ -542,6 +612,8 @@ def _validate(spec: Spec) -> tuple[dict[str, State], Mapping[str, Table]]:
         out: list[Target] = [t.target for ts in tables[state.name].values() for t in ts]
         if state.timeout is not None:
             out += [b.target for b in state.timeout.branches]
+        if state.call is not None:
+            out += list(state.call.on_end.values())
         return out
 
     for state in by_name.values():
@@ -608,3 +680,66 @@ def _check_branches(timeout: Timeout, state: str, fail: Callable[..., SpecError]
         if _is_async(branch.guard):
             raise fail(f"{where} guard {branch.guard_name} is async: a timeout chooses its "
                        "branch at once, with sync guards", state, "timeout")
+
+
+def _check_call(call: object, state: str, fail: Callable[..., SpecError],
+                by_name: Mapping[str, State]) -> None:
+    if not isinstance(call, Call):
+        raise fail(f"call must be a Call, got {call!r}", state, "call")
+    child = call.spec
+    if not isinstance(child, Spec):
+        raise fail(f"call spec must be a Spec, got {child!r}", state, "call")
+    if call.timeout not in ("paused", "running"):
+        raise fail(f"call timeout must be 'paused' or 'running', got {call.timeout!r}", state,
+                   "call")
+    if call.data_key is not None and (not isinstance(call.data_key, str) or not call.data_key):
+        raise fail(f"call data_key must be a non-empty str, got {call.data_key!r}", state,
+                   "call")
+    if not call.on_end:
+        raise fail("call on_end must map the child's endings to targets", state, "call")
+    endings = set(child.final_states) | {"stop", "timeout", "*"}
+    for ending, target in call.on_end.items():
+        if ending not in endings:
+            raise fail(f"on_end {ending!r} is not an ending of {child.name!r} (its final states "
+                       f"{sorted(child.final_states)}, 'stop', 'timeout' or '*')", state, "call")
+        if target is not STOP and (not isinstance(target, str) or target not in by_name):
+            raise fail(f"on_end {ending!r} goes to {target!r}: a declared state or STOP",
+                       state, "call")
+    if "*" not in call.on_end:
+        missing = sorted(f for f in child.final_states if f not in call.on_end)
+        if missing:
+            raise fail(f"on_end has no target for {child.name!r}'s final state(s) "
+                       f"{', '.join(missing)} (map them, or '*')", state, "call")
+    depth = _call_depth(child, ())
+    if depth + 1 > CALL_DEPTH_LIMIT:
+        raise fail(f"sub-conversations nest {depth + 1} deep, more than {CALL_DEPTH_LIMIT}",
+                   state, "call")
+    for spec_, st, t in _guards_below(child):
+        if _is_async(t):
+            raise fail(f"guard {getattr(t, '__name__', t)!r} of {spec_}'s state {st!r} is async: "
+                       "a called spec's guards must be sync (the step chooses inside it)",
+                       state, "call")
+
+
+def _call_depth(spec: Spec, path: tuple[str, ...]) -> int:
+    """How deep `spec` calls (0: it calls nothing)."""
+    if spec.name in path or len(path) > CALL_DEPTH_LIMIT:
+        return CALL_DEPTH_LIMIT + 1  # it calls itself: no bound
+    deepest = 0
+    for st in spec.states:
+        if st.call is not None:
+            deepest = max(deepest, 1 + _call_depth(st.call.spec, (*path, spec.name)))
+    return deepest
+
+
+def _guards_below(spec: Spec) -> Iterable[tuple[str, str, object]]:
+    for st in spec.states:
+        for t in st.on:
+            if t.guard is not None:
+                yield spec.name, st.name, t.guard
+        if st.timeout is not None:
+            for w in st.timeout.when:
+                yield spec.name, st.name, w.guard
+    for t in spec.any_state:
+        if t.guard is not None:
+            yield spec.name, "*", t.guard

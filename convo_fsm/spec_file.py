@@ -37,6 +37,7 @@ from convo_fsm.spec import (
     KEEP,
     STOP,
     Busy,
+    Call,
     On,
     Spec,
     SpecError,
@@ -64,7 +65,8 @@ __all__ = [
     "spec_to_data",
 ]
 
-Registry = Mapping[str, Callable[..., Any]]
+Registry = Mapping[str, Any]
+"""Names to the callables (guards, actions, parsers, classifiers) and called Specs a file uses."""
 SCHEMA_PATH: Final = Path(__file__).parent / "schemas" / "spec_file.schema.json"
 SUFFIXES: Final = {".yaml": "yaml", ".yml": "yaml", ".toml": "toml", ".json": "json"}
 _MARKERS: Final = {"KEEP": KEEP, "STOP": STOP, "BACK": BACK}
@@ -382,9 +384,10 @@ class _Builder:
             known = ", ".join(sorted(self.registry)) or "the registry is empty"
             raise self.fail(f"unknown {what} {name!r}: names are resolved only from the "
                             f"registry the program passes (known: {known})", path, state, event)
-        if not callable(fn):
+        if not callable(fn) or isinstance(fn, Spec):
             raise self.fail(f"registry entry {name!r} is not callable", path, state, event)
-        return fn
+        found: Callable[..., Any] = fn
+        return found
 
     def template(self, text: str, path: Path_, state: str | None,
                  event: str | None) -> Template:
@@ -438,6 +441,16 @@ class _Builder:
                        warn=self.act(raw.get("warn"), (*path, "warn"), state, "timeout"),
                        when=when)
 
+    def call(self, raw: Mapping[str, Any], path: Path_, state: str) -> Call:
+        child = self.registry.get(raw["spec"])
+        if not isinstance(child, Spec):
+            what = "unknown" if child is None else f"not a Spec ({type(child).__name__}):"
+            raise self.fail(f"call spec {raw['spec']!r} is {what} a called spec is a Spec in the "
+                            "registry the program passes", (*path, "spec"), state, "call")
+        return Call(child, on_end={k: self.target(v, {}) for k, v in raw["on_end"].items()},
+                    data_key=raw.get("data_key"), timeout=raw.get("timeout", "paused"),
+                    unwind=tuple(raw.get("unwind", ())))
+
     def start(self, raw: Mapping[str, Any] | None) -> Start | None:
         if raw is None:
             return None
@@ -465,9 +478,6 @@ class _Builder:
         states = []
         for name, raw in states_raw.items():
             path: Path_ = ("states", name)
-            if "call" in raw:
-                raise self.fail("sub-conversation calls are not supported by this version",
-                                (*path, "call"), name)
             states.append(State(
                 name,
                 on=[self.on(t, (*path, "on", i), name) for i, t in enumerate(raw.get("on", ()))],
@@ -475,7 +485,9 @@ class _Builder:
                     raw["timeout"], (*path, "timeout"), name),
                 enter=self.act(raw.get("enter"), (*path, "enter"), name, None),
                 exit=self.act(raw.get("exit"), (*path, "exit"), name, None),
-                final=raw.get("final", False)))
+                final=raw.get("final", False),
+                call=None if "call" not in raw else self.call(raw["call"], (*path, "call"),
+                                                              name)))
         any_state = [self.on(t, ("any_state", i), None)
                      for i, t in enumerate(d.get("any_state", ()))]
         options: dict[str, Any] = {k: d[k] for k in ("queue_limit", "busy_reply",
@@ -615,6 +627,17 @@ def spec_to_data(spec: Spec, registry: Registry | None = None) -> dict[str, Any]
             raw["exit"] = act(s.exit, s.name, None)
         if s.final:
             raw["final"] = True
+        if s.call is not None:
+            c = s.call
+            cd: dict[str, Any] = {"spec": name_of(c.spec, "called spec", s.name, "call"),
+                                  "on_end": {k: target(v) for k, v in c.on_end.items()}}
+            if c.data_key is not None:
+                cd["data_key"] = c.data_key
+            if c.timeout != "paused":
+                cd["timeout"] = c.timeout
+            if c.unwind:
+                cd["unwind"] = list(c.unwind)
+            raw["call"] = cd
         states[s.name] = raw
     data: dict[str, Any] = {"name": spec.name, "initial": spec.initial}
     if isinstance(spec.classify, WordClassifier):

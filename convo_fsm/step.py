@@ -39,15 +39,18 @@ import functools
 import inspect
 import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Literal, NamedTuple, TypeAlias
+from types import CoroutineType
+from typing import Any, Final, Literal, NamedTuple, TypeAlias
 
 import attrs
 
 from convo_fsm.context import Context
 from convo_fsm.session import Session
 from convo_fsm.spec import (
+    ANY,
     BACK,
     BACK_KEY,
+    DELEGATE,
     KEEP,
     MAX_SECONDS,
     STOP,
@@ -77,6 +80,7 @@ __all__ = [
     "choose",
     "interrupted",
     "new_session",
+    "pick",
     "restore",
     "step",
 ]
@@ -177,7 +181,7 @@ def _first_history(state: str) -> tuple[str]:
 
 
 def new_session(spec: Spec, key: str, now: float, data: dict[str, Any] | None = None,
-                sid: int = 0) -> Result:
+                sid: int = 0, _table_only: bool = False) -> Result:
     """A session `sid` (unique per start) entering `spec.initial`, with that entry's effects."""
     state = spec.by_name[spec.initial]
     deadline, warn_at = _timers(state, now)
@@ -190,6 +194,8 @@ def new_session(spec: Spec, key: str, now: float, data: dict[str, Any] | None = 
         effects.append(Run(_snapshot_action(spec.back_limit), "enter"))
     if state.final:
         effects.append(End("final"))
+    if state.call is not None and not _table_only:  # it starts in a sub-conversation
+        return _call_new(spec, session, Result(session, tuple(effects)), now)
     return Result(session, tuple(effects))
 
 
@@ -221,16 +227,40 @@ async def _plain_await(awaitable: Awaitable[Any]) -> Any:
     return await awaitable
 
 
+def pick(candidates: Sequence[On], ctx: Context) -> tuple[On | None, Awaitable[Any] | None, int]:
+    """The guard rule without awaiting: the first candidate whose guard passes. A guard that
+    raises is `GuardFailed`. Returns (chosen, None, -1) once decided; if a guard gives an
+    awaitable, (None, that awaitable, its index): a host awaits it and goes on with `achoose`
+    from there, so a table of sync guards costs no coroutine."""
+    for i, t in enumerate(candidates):
+        guard = t.guard
+        if guard is None:
+            return t, None, -1
+        try:
+            ok = guard(ctx)
+        except Exception as exc:
+            raise GuardFailed(t, exc) from exc
+        if ok is not None and ok is not True and ok is not False and (
+                type(ok) is CoroutineType or inspect.isawaitable(ok)):
+            return None, ok, i
+        if ok:
+            return t, None, -1
+    return None, None, -1
+
+
 async def achoose(candidates: Sequence[On], ctx: Context,
-                  wait: Callable[[Awaitable[Any]], Awaitable[Any]] = _plain_await) -> On | None:
+                  wait: Callable[[Awaitable[Any]], Awaitable[Any]] = _plain_await, *,
+                  start: int = 0, pending: Awaitable[Any] | None = None) -> On | None:
     """`choose` for hosts: the first candidate whose guard, sync or async, passes; a guard
     that raises is reported as `GuardFailed`. Pass the result to `step` in `Input.chosen`.
-    `wait` awaits an async guard (the engine's makes it interruptible by a timeout)."""
-    for t in candidates:
+    `wait` awaits an async guard (the engine's makes it interruptible by a timeout).
+    `start` and `pending` go on from where `pick` stopped."""
+    for i in range(start, len(candidates)):
+        t = candidates[i]
         if t.guard is None:
             return t
         try:
-            ok = t.guard(ctx)
+            ok = pending if i == start and pending is not None else t.guard(ctx)
             if inspect.isawaitable(ok):
                 ok = await wait(ok)
         except Exception as exc:
@@ -241,16 +271,19 @@ async def achoose(candidates: Sequence[On], ctx: Context,
 
 
 def step(spec: Spec, session: Session, event: Input | TimerFired | Force | SetDeadline,
-         now: float) -> Result:
+         now: float, _table_only: bool = False) -> Result:
     """Apply one input to `session`; return the new session and the effects to perform."""
+    if spec.calls and not _table_only:  # sub-conversations: see "calls" below
+        return _call_step(spec, session, event, now)
     kind = type(event)
     if kind is Force:
         return _force(spec, session, event.state, now)  # type: ignore[union-attr]
     if kind is SetDeadline:
         deadline = check_deadline(event.deadline, now)  # type: ignore[union-attr]
-        moved = session._replace(deadline=deadline, warn_at=None,
-                                 generation=session.generation + 1, updated=now)
-        return Result(moved, (Arm(deadline, None),))
+        moved = _new(Session, (session.key, session.spec, session.state, session.data,
+                               deadline, None, session.generation + 1, session.history,
+                               session.started, now, session.id))
+        return _new(Result, (moved, (_new(Arm, (deadline, None)),), True))
     state = spec.by_name[session.state]
     if isinstance(event, Input):
         t = event.chosen if event.chosen is not None else choose(
@@ -509,3 +542,458 @@ def _say(text: str) -> Action:
 
     say.__name__ = "nothing_back"
     return say
+
+
+# -- calls: sub-conversations -----------------------------------------------------------------
+# A session in a calling state (`State(call=Call(child, ...))`) runs a stack of children. The
+# stack lives in the root session's data under CALLS_KEY (so every store persists it): one
+# frame per child, {"spec", "state", "data", "deadline", "warn_at", "caller"}, where "caller"
+# is the calling level's own [deadline, warn_at] when its call's timeout keeps running. The
+# root session's deadline and warning are the earliest of the stack's. Each step rebuilds
+# the levels, applies the input at the level it concerns (with that level's own table, data
+# and classifier), and settles: a level that ends gives its parent the `on_end` transition; a
+# level that enters a calling state starts its child. The frames are written back by the
+# first action of the step (data changes happen in actions, as everywhere else).
+CALLS_KEY: Final = "__calls__"
+
+
+class _Level(NamedTuple):
+    spec: Spec
+    state: str
+    data: dict[str, Any]
+    deadline: float | None
+    warn_at: float | None
+
+
+def _call_of(level: _Level) -> Any:
+    return level.spec.by_name[level.state].call
+
+
+def _levels(spec: Spec, session: Session) -> list[_Level]:
+    """The root level, then each running child (frames that no longer fit are dropped)."""
+    frames = session.data.get(CALLS_KEY)
+    root = _Level(spec, session.state, session.data, session.deadline, session.warn_at)
+    if not frames or not isinstance(frames, list):
+        return [root]
+    levels = [root]
+    for frame in frames:
+        call = _call_of(levels[-1])
+        if (call is None or not isinstance(frame, dict) or frame.get("spec") != call.spec.name
+                or frame.get("state") not in call.spec.by_name):
+            break
+        caller = frame.get("caller")  # the calling level's own timers (when they run)
+        if call.timeout == "running" and isinstance(caller, list) and len(caller) == 2:
+            levels[-1] = levels[-1]._replace(deadline=caller[0], warn_at=caller[1])
+        else:
+            levels[-1] = levels[-1]._replace(deadline=None, warn_at=None)
+        levels.append(_Level(call.spec, frame["state"], frame["data"], frame.get("deadline"),
+                             frame.get("warn_at")))
+    if len(levels) == 1:
+        return [root]
+    return levels
+
+
+def _frames(levels: Sequence[_Level]) -> list[dict[str, Any]]:
+    out = []
+    for i in range(1, len(levels)):
+        level, caller = levels[i], levels[i - 1]
+        running = _call_of(caller).timeout == "running"
+        out.append({"spec": level.spec.name, "state": level.state, "data": level.data,
+                    "deadline": level.deadline, "warn_at": level.warn_at,
+                    "caller": [caller.deadline, caller.warn_at] if running else None})
+    return out
+
+
+def _earliest(levels: Sequence[_Level]) -> tuple[float | None, float | None]:
+    deadlines = [lv.deadline for lv in levels if lv.deadline is not None]
+    warnings = [lv.warn_at for lv in levels if lv.warn_at is not None]
+    return (min(deadlines) if deadlines else None), (min(warnings) if warnings else None)
+
+
+def _view(level: _Level, session: Session) -> Session:
+    return _new(Session, (session.key, level.spec.name, level.state, level.data,
+                          level.deadline, level.warn_at, session.generation,
+                          _first_history(level.state), session.started, session.updated,
+                          session.id))
+
+
+def _in_level(action: Action, view: Session) -> Action:
+    """`action` run with a context of its own level: its state, its data."""
+    def in_call(ctx: Context) -> Any:
+        return action(Context(view, ctx.event, ctx.name, ctx.now,
+                              ctx._outlet))
+
+    in_call.__name__ = getattr(action, "__name__", "action")
+    return in_call
+
+
+def _write_frames(frames: list[dict[str, Any]]) -> Action:
+    def call_stack(ctx: Context) -> None:
+        if frames:
+            ctx.data[CALLS_KEY] = frames
+        else:
+            ctx.data.pop(CALLS_KEY, None)
+
+    return call_stack
+
+
+def _merge(parent: dict[str, Any], child: dict[str, Any], key: str | None) -> Action:
+    def merge_child_data(ctx: Context) -> None:
+        if key is None:
+            parent.update(child)
+        else:
+            parent[key] = child
+
+    return merge_child_data
+
+
+class _Settle:
+    """The work of one step on a stack: levels as they become, effects in order."""
+
+    def __init__(self, session: Session, levels: list[_Level], now: float) -> None:
+        self.session, self.levels, self.now = session, levels, now
+        self.runs: list[Effect] = []
+        self.root: Session | None = None  # the root level's new session, if it stepped
+        self.end: str | None = None
+        self.actions = True
+
+    def effects_of(self, k: int, result: Result) -> str | None:
+        """Take level `k`'s step result: its new state and timers, its actions (in its own
+        context); the End reason if the level ended."""
+        new = result.session
+        level = self.levels[k]
+        self.levels[k] = level._replace(state=new.state, deadline=new.deadline,
+                                        warn_at=new.warn_at)
+        if k == 0:
+            self.root = new
+        view = _view(self.levels[k], self.session)
+        ended = None
+        for e in result.effects:
+            if type(e) is Run:
+                if self.actions:
+                    self.runs.append(e if k == 0 else _new(Run, (_in_level(e.action, view),
+                                                                  e.what)))
+            elif type(e) is End:
+                ended = e.reason
+        return ended
+
+    def apply(self, k: int, result: Result, stays: bool) -> None:
+        """Level `k` stepped: unless it stays (KEEP), the children below it end; then its
+        ending or its entry into a calling state is settled."""
+        if not stays:
+            del self.levels[k + 1:]
+        ended = self.effects_of(k, result)
+        self.after(k, ended)
+
+    def after(self, k: int, ended: str | None) -> None:
+        if ended is not None:
+            self.ended(k, ended)
+            return
+        level = self.levels[k]
+        call = _call_of(level)
+        if call is not None and len(self.levels) == k + 1:
+            self.start_child(k, call)
+
+    def start_child(self, k: int, call: Any) -> None:
+        level = self.levels[k]
+        if call.timeout == "paused":
+            self.levels[k] = level._replace(deadline=None, warn_at=None)
+        seed = level.data.get(call.data_key) if call.data_key is not None else None
+        data = copy.deepcopy(seed) if isinstance(seed, dict) else {}
+        first = new_session(call.spec, self.session.key, self.now, data, self.session.id,
+                            True)
+        self.levels.append(_Level(call.spec, first.session.state, data,
+                                  first.session.deadline, first.session.warn_at))
+        ended = self.effects_of(k + 1, first)
+        self.after(k + 1, ended)
+
+    def ended(self, k: int, reason: str) -> None:
+        """Level `k` ended with `reason`: the whole session (k = 0), or its parent's `on_end`
+        transition (its data merged first); an ending the parent does not map ends it too."""
+        del self.levels[k + 1:]
+        if k == 0:
+            self.end = reason
+            return
+        child = self.levels.pop()
+        parent = self.levels[k - 1]
+        call = _call_of(parent)
+        key = child.state if reason == "final" else reason
+        target = call.on_end.get(key, call.on_end.get("*"))
+        if self.actions:
+            self.runs.append(Run(_merge(parent.data, child.data, call.data_key), "action"))
+        if target is None:
+            self.ended(k - 1, reason)
+            return
+        state = parent.spec.by_name[parent.state]
+        result = _go(parent.spec, _view(parent, self.session), state, target, None, "action",
+                     "stop", self.now, True)
+        self.apply(k - 1, result, False)
+
+    def result(self, spec: Spec, handled: bool = True) -> Result:
+        session = self.session
+        deadline, warn_at = _earliest(self.levels)
+        root = self.root
+        state = self.levels[0].state
+        history = session.history if root is None else root.history
+        new = _new(Session, (session.key, session.spec, state, session.data, deadline, warn_at,
+                             session.generation + 1, history, session.started, self.now,
+                             session.id))
+        effects: list[Effect] = [_new(Arm, (deadline, warn_at))]
+        if self.actions:
+            effects.append(_new(Run, (_write_frames(_frames(self.levels)), "action")))
+        effects += self.runs
+        if self.end is not None:
+            effects[0] = Arm(None, None)
+            new = new._replace(deadline=None, warn_at=None)
+            effects.append(End(self.end))
+        return _new(Result, (new, tuple(effects), handled))
+
+
+def _choose_in(spec: Spec, level: _Level, session: Session, name: str, event: Any,
+               now: float) -> On | None:
+    candidates = spec.own_lookup(level.state, name)
+    if not candidates:
+        return None
+    ctx = None
+    for t in candidates:
+        if t.guard is None:
+            return t
+        if ctx is None:
+            ctx = Context(_view(level, session), event, name, now)
+        if t.guard_is_async:
+            raise TypeError(f"guard {t.guard_name} is async: a called spec's guards are sync")
+        if t.guard(ctx):
+            return t
+    return None
+
+
+def _call_step(spec: Spec, session: Session, event: Input | TimerFired | Force | SetDeadline,
+               now: float) -> Result:
+    kind = type(event)
+    if kind is Input:
+        assert isinstance(event, Input)
+        fast = _fast_child(spec, session, event, now)
+        if fast is not None:
+            return fast
+        return _call_input(spec, session, _levels(spec, session), event, now)
+    levels = _levels(spec, session)
+    if kind is TimerFired:
+        assert isinstance(event, TimerFired)
+        return _call_timer(spec, session, levels, event, now)
+    # Force and SetDeadline act on the root session; a forced calling state starts its
+    # child with no actions run, as a forced entry runs none.
+    result = step(spec, session, event, now, True)
+    work = _Settle(session, [_Level(spec, result.session.state, session.data,
+                                    result.session.deadline, result.session.warn_at)], now)
+    work.root = result.session
+    if kind is Force:
+        # A Force runs no actions, so the new stack is written into the data at once.
+        work.actions = False
+        work.after(0, None)
+        settled = work.result(spec)
+        frames = _frames(work.levels)
+        if frames:
+            session.data[CALLS_KEY] = frames
+        else:
+            session.data.pop(CALLS_KEY, None)
+        ended = tuple(e for e in result.effects if type(e) is End)
+        return Result(settled.session._replace(generation=result.session.generation),
+                      (settled.effects[0], *ended))
+    return result
+
+
+def _fast_child(spec: Spec, session: Session, event: Input, now: float) -> Result | None:
+    """The common case, on a short path: one child, which takes the event with a transition
+    that stays (KEEP) or moves to a plain state, with no exit or enter action to run (no
+    ending, no call, no BACK). The running frame is data, updated in place by the step as
+    actions update data. None: take the general path."""
+    frames = session.data.get(CALLS_KEY)
+    if type(frames) is not list or len(frames) != 1:
+        return None
+    call = spec.by_name[session.state].call
+    if call is None or call.unwind:
+        return None
+    frame = frames[0]
+    child = call.spec
+    if type(frame) is not dict or frame.get("spec") != child.name:
+        return None
+    state_name = frame.get("state")
+    cstate = child.by_name.get(state_name) if type(state_name) is str else None
+    if cstate is None:
+        return None
+    raw = event.event
+    name = event.name if child.classify is spec.classify else child.classify(raw)
+    table = child.own_tables[cstate.name]
+    candidates = table.get(name)
+    if candidates is None:
+        candidates = table[ANY]
+    if not candidates:
+        return None
+    t = candidates[0]
+    if t.guard is not None:
+        ctx = Context(_new(Session, (session.key, child.name, cstate.name, frame["data"],
+                                     frame.get("deadline"), frame.get("warn_at"),
+                                     session.generation, _first_history(cstate.name),
+                                     session.started, session.updated, session.id)),
+                      raw, name, now)
+        for c in candidates:
+            if c.guard_is_async:
+                return None
+            if c.guard is None or c.guard(ctx):
+                t = c
+                break
+        else:
+            return None
+    target = t.target
+    if target is KEEP:
+        if t.reset_timeout and cstate.timeout is not None:
+            deadline, warn_at = _timers(cstate, now)
+        else:
+            deadline, warn_at = frame.get("deadline"), frame.get("warn_at")
+        new_state = cstate.name
+    elif type(target) is str:
+        entered = child.by_name[target]
+        if (entered.final or entered.call is not None or entered.enter is not None
+                or cstate.exit is not None or child.uses_back):
+            return None
+        deadline, warn_at = _timers(entered, now)
+        new_state = target
+    else:
+        return None
+    frame["state"], frame["deadline"], frame["warn_at"] = new_state, deadline, warn_at
+    caller = frame.get("caller")
+    if caller is not None and call.timeout == "running":
+        if caller[0] is not None and (deadline is None or caller[0] < deadline):
+            deadline = caller[0]
+        if caller[1] is not None and (warn_at is None or caller[1] < warn_at):
+            warn_at = caller[1]
+    arm = _new(Arm, (deadline, warn_at))
+    action = t.action
+    root = _new(Session, (session.key, session.spec, session.state, session.data, deadline,
+                          warn_at, session.generation + 1, session.history, session.started,
+                          now, session.id))
+    if action is None:
+        return _new(Result, (root, (arm,), True))
+    return _new(Result, (root, (arm, _new(Run, (_in_frame(action, frame, child.name),
+                                                "action"))), True))
+
+
+def _in_frame(action: Action, frame: dict[str, Any], spec_name: str) -> Action:
+    """`action` run in the context of the running child `frame` (its state, its data)."""
+    def in_call(ctx: Context) -> Any:
+        s = ctx.session
+        view = _new(Session, (s.key, spec_name, frame["state"], frame["data"],
+                              frame.get("deadline"), frame.get("warn_at"), s.generation,
+                              _first_history(frame["state"]), s.started, s.updated, s.id))
+        return action(Context(view, ctx.event, ctx.name, ctx.now,
+                              ctx._outlet))
+
+    return in_call
+
+
+def _call_input(spec: Spec, session: Session, levels: list[_Level], event: Input,
+                now: float) -> Result:
+    raw, name = event.event, event.name
+    work = _Settle(session, levels, now)
+    if len(levels) == 1:  # not in a sub-conversation: the root's own table
+        t = event.chosen
+        if t is None or t is DELEGATE:
+            t = _choose_in(spec, levels[0], session, name, raw, now)
+        if t is None:
+            return Result(session, (), handled=False)
+        result = step(spec, session, _new(Input, (name, raw, t)), now, True)
+        if not result.handled:
+            return result
+        work.apply(0, result, t.target is KEEP)
+        return work.result(spec)
+    # An event a call unwinds goes to its calling level, ending the stack below.
+    for k in range(len(levels) - 1):
+        if name_at(levels, k, name, raw) in _call_of(levels[k]).unwind:
+            t = _choose_in(levels[k].spec, levels[k], session, name_at(levels, k, name, raw),
+                           raw, now)
+            if t is not None:
+                return _take(work, k, t, name_at(levels, k, name, raw), raw, now, spec,
+                             unwind=True)
+    for k in range(len(levels) - 1, -1, -1):
+        try:
+            level_name = name_at(levels, k, name, raw)
+        except Exception:  # this level does not understand the event: the next one may
+            continue
+        t = _choose_in(levels[k].spec, levels[k], session, level_name, raw, now)
+        if t is not None:
+            return _take(work, k, t, level_name, raw, now, spec)
+    return Result(session, (), handled=False)
+
+
+def name_at(levels: Sequence[_Level], k: int, name: str, raw: Any) -> str:
+    """The event's name at level `k`: the root's is the engine's; a child names it with its
+    own classifier."""
+    return name if k == 0 else levels[k].spec.classify(raw)
+
+
+def _take(work: _Settle, k: int, t: On, name: str, raw: Any, now: float, spec: Spec,
+          unwind: bool = False) -> Result:
+    level = work.levels[k]
+    state = level.spec.by_name[level.state]
+    view = _view(level, work.session)
+    if t.target is BACK:
+        result = _back(level.spec, view, state, t, now)
+        stays = result.session.state == level.state and not unwind
+    else:
+        result = _go(level.spec, view, state, t.target, t.action, "action", "stop", now,
+                     t.reset_timeout)
+        stays = t.target is KEEP and not unwind
+    work.apply(k, result, stays)  # (unwound to a KEEP: the calling state starts a new child)
+    return work.result(spec)
+
+
+def _call_timer(spec: Spec, session: Session, levels: list[_Level], event: TimerFired,
+                now: float) -> Result:
+    if len(levels) == 1:
+        result = step(spec, session, event, now, True)
+        if not result.handled or event.warning:
+            return result
+        work = _Settle(session, levels, now)
+        timeout = spec.by_name[session.state].timeout
+        stays = timeout is not None and not timeout.when and timeout.target is KEEP
+        work.apply(0, result, stays)
+        return work.result(spec)
+    deadline, warn_at = _earliest(levels)
+    work = _Settle(session, levels, now)
+    if event.warning:
+        if deadline is not None and deadline <= now:
+            return Result(session, (), handled=False)  # late: the timeout comes first
+        k = next((i for i, lv in enumerate(levels) if lv.warn_at is not None
+                  and lv.warn_at == warn_at), None)
+        if k is None:
+            return Result(session, (), handled=False)
+        level = levels[k]
+        timeout = level.spec.by_name[level.state].timeout
+        work.levels[k] = level._replace(warn_at=None)
+        warn = None if timeout is None else timeout.warn
+        if warn is not None:
+            view = _view(work.levels[k], session)
+            work.runs.append(Run(warn if k == 0 else _in_level(warn, view), "warn"))
+        return work.result(spec)
+    k = next((i for i, lv in enumerate(levels) if lv.deadline is not None
+              and lv.deadline == deadline), None)
+    if k is None:  # a deadline set from outside (SetDeadline): the whole session times out
+        work.levels = work.levels[:1]
+        work.ended(0, "timeout")
+        return work.result(spec)
+    level = levels[k]
+    view = _view(level, session)
+    result = step(level.spec, view, TimerFired(False), now, True)
+    timeout = level.spec.by_name[level.state].timeout
+    stays = timeout is not None and timeout.target is KEEP and not timeout.when \
+        and k == len(levels) - 1
+    work.apply(k, result, stays)
+    return work.result(spec)
+
+
+def _call_new(spec: Spec, session: Session, first: Result, now: float) -> Result:
+    work = _Settle(session, [_Level(spec, session.state, session.data, session.deadline,
+                                    session.warn_at)], now)
+    work.apply(0, first, False)
+    result = work.result(spec)
+    return result._replace(session=result.session._replace(generation=0))

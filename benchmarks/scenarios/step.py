@@ -6,6 +6,9 @@ timeout (new deadline, new generation). Systems:
 
 - `convo-step`: `convo_fsm.step` on the frozen `Session` (a new one per event), the
   `Input` built per event as the engine builds it;
+- `convo-step-call`: the same spec run as a sub-conversation (the child of a calling state,
+  `Call`), the event stepped through the root session as the engine does; its job also
+  times `convo-step` rep for rep (`interleaved_ratio_to_top_level`);
 - `dict-fsm`: a hand-written FSM over a nested dict table and a mutable dict per session
   (the floor for the same work);
 - `dict-lookup`: `state = TABLE[state][event]` alone (the floor of the floor);
@@ -28,9 +31,23 @@ from transitions import Machine
 from transitions.extensions.asyncio import AsyncMachine
 
 from benchmarks.common import emit, parse, rss_bytes, seeded, summary
-from convo_fsm import KEEP, STOP, Input, On, Spec, State, Timeout, new_session, step
+from convo_fsm import (
+    KEEP,
+    STOP,
+    Call,
+    Context,
+    Input,
+    On,
+    Run,
+    Spec,
+    State,
+    Timeout,
+    new_session,
+    step,
+)
 
-SYSTEMS = ("convo-step", "dict-fsm", "dict-lookup", "transitions", "transitions-async")
+SYSTEMS = ("convo-step", "convo-step-call", "dict-fsm", "dict-lookup", "transitions",
+           "transitions-async")
 TIMEOUT = 60.0
 
 
@@ -41,6 +58,18 @@ def handler(ctx: Any) -> None:
 SPEC = Spec(name="waiter", initial="waiting", states=[
     State("waiting", on=[On("message", KEEP, action=handler), On("stop", STOP)],
           timeout=Timeout(TIMEOUT, STOP))])
+PARENT = Spec(name="caller", initial="calling", states=[
+    State("calling", call=Call(SPEC, on_end={"*": STOP}))])
+
+
+def _started(spec: Spec, key: str) -> Any:
+    """A new session with its start's stack write done (the engine runs it as an action)."""
+    first = new_session(spec, key, 0.0)
+    ctx = Context(first.session, None, "start", 0.0, lambda reply: None)
+    for effect in first.effects:
+        if type(effect) is Run and effect.action.__name__ == "call_stack":
+            effect.action(ctx)
+    return first.session
 
 
 # -- the hand-written dict FSM: the same table, deadline, generation and effects -------------
@@ -82,10 +111,9 @@ def dict_step(session: dict[str, Any], event: str, now: float) -> list[tuple[Any
 
 def setup(system: str, size: int) -> tuple[dict[str, Any], Callable[[str, float], Any]]:
     """N sessions keyed u0..u{N-1}, and `one(key, now)` applying one message event."""
-    if system == "convo-step":
-        spec = SPEC
-        sessions: dict[str, Any] = {
-            f"u{i}": new_session(spec, f"u{i}", 0.0).session for i in range(size)}
+    if system in ("convo-step", "convo-step-call"):
+        spec = SPEC if system == "convo-step" else PARENT
+        sessions: dict[str, Any] = {f"u{i}": _started(spec, f"u{i}") for i in range(size)}
 
         def one(key: str, now: float) -> Any:
             result = step(spec, sessions[key], Input("message", "hi"), now)
@@ -176,16 +204,19 @@ def run(system: str, size: int, events: int, reps: int, budget: float) -> dict[s
 
         # The step's own job also times the dict FSM, rep for rep in turn with it: on a
         # shared machine the load changes between jobs, and this ratio does not see it.
-        floor = setup("dict-fsm", size)[1] if system == "convo-step" else None
+        floor = (setup("dict-fsm", size)[1] if system == "convo-step"
+                 else setup("convo-step", size)[1] if system == "convo-step-call" else None)
         ratios = []
         for _ in range(reps):
             per_event.append(rep(one))
             if floor is not None:
                 ratios.append(per_event[-1] / rep(floor))
         if ratios:
+            name = ("interleaved_ratio_to_dict_fsm" if system == "convo-step"
+                    else "interleaved_ratio_to_top_level")
             return {"us_per_event": summary(per_event), "reps_us": per_event,
                     "create_us": create_us, "rss_per_session": rss_per_session,
-                    "interleaved_ratio_to_dict_fsm": summary(ratios)}
+                    name: summary(ratios)}
     return {"us_per_event": summary(per_event), "reps_us": per_event,
             "create_us": create_us, "rss_per_session": rss_per_session}
 

@@ -38,7 +38,8 @@ from convo_fsm.session import Session
 from convo_fsm.spec import EventError, Spec
 from convo_fsm.storage.base import Policy, Store
 
-__all__ = ["PER", "Address", "ChatAdapter", "ChatEvent", "address", "by_user"]
+__all__ = ["PER", "Address", "ChatAdapter", "ChatEvent", "address", "by_user",
+           "without_mention"]
 
 logger = logging.getLogger("convo_fsm.adapters")
 
@@ -56,6 +57,18 @@ class ChatEvent:
     group: str | None
     platform: str
     native: Any = attrs.field(eq=False, repr=False)
+
+
+def without_mention(text: str, username: str | None) -> str:
+    """`/cmd@username args` -> `/cmd args` when `username` is this bot's (Telegram clients
+    add the bot's name to commands in groups), so the spec sees the command it declares."""
+    if not username or not text.startswith("/"):
+        return text
+    head, sep, rest = text.partition(" ")
+    cmd, at, mention = head.partition("@")
+    if at and mention.lower() == username.lower():
+        return cmd + sep + rest
+    return text
 
 
 def by_user(event: ChatEvent) -> str:
@@ -179,9 +192,9 @@ class ChatAdapter(abc.ABC):
         `specs`), and fire the timeouts that fell due meanwhile (see `Engine.restore`)."""
         for spec in specs:
             self.register(spec)
-        for per in PER:  # stored keys of any kind must route again
-            self.kind(per)
         live = await self.engine.restore(list(self._specs.values()), policies)
+        if any(":sender:" in s.key for s in live):  # per-user sessions must route again
+            self.kind("user")
         await self.drain()
         return live
 

@@ -14,8 +14,10 @@
 
 `setup(dp)` registers an outer middleware on `dp.message`, so every message reaches the
 sessions before any router's filters and handlers; a message that no session consumes goes
-on to them unchanged. It also includes `conv.router` (the command handlers) and, on a
-`Dispatcher`, restores stored sessions at startup and closes the engine at shutdown.
+on to them unchanged. It registers the command handlers on `dp` (commands declared later go
+there too; aiogram tries a router's handlers in the order they were registered, so call
+`setup` before registering your own catch-all handlers on `dp`) and, on a `Dispatcher`,
+restores stored sessions at startup and closes the engine at shutdown.
 
 Specs see a `ChatEvent`: `ctx.text` is the message's text (or caption), `ctx.event.native` the
 aiogram `Message`. `ctx.reply` answers through aiogram: `message.answer(...)` in the chat of
@@ -34,7 +36,15 @@ from aiogram import Bot, Dispatcher, Router
 from aiogram.filters import Command
 from aiogram.types import Message
 
-from convo_fsm.adapters._chat import PER, Address, ChatAdapter, ChatEvent, address, by_user
+from convo_fsm.adapters._chat import (
+    PER,
+    Address,
+    ChatAdapter,
+    ChatEvent,
+    address,
+    by_user,
+    without_mention,
+)
 from convo_fsm.context import Reply
 from convo_fsm.session import Session
 from convo_fsm.spec import Spec
@@ -44,8 +54,10 @@ __all__ = ["PER", "Address", "ChatEvent", "Conversations", "address", "by_user",
 PLATFORM = "telegram"
 
 
-def event_of(message: Message, platform: str = PLATFORM) -> ChatEvent | None:
-    """The `ChatEvent` of an aiogram message (None when it has no sender: a channel post)."""
+def event_of(message: Message, platform: str = PLATFORM,
+             username: str | None = None) -> ChatEvent | None:
+    """The `ChatEvent` of an aiogram message (None when it has no sender: a channel post).
+    `username` (the bot's) is taken off commands: `/exit@my_bot` is `/exit`."""
     user = message.from_user
     if user is not None:
         sender = user.id
@@ -56,7 +68,7 @@ def event_of(message: Message, platform: str = PLATFORM) -> ChatEvent | None:
     chat = message.chat
     group = None if chat.type == "private" else str(chat.id)
     text = message.text if message.text is not None else (message.caption or "")
-    return ChatEvent(text, str(sender), group, platform, message)
+    return ChatEvent(without_mention(text, username), str(sender), group, platform, message)
 
 
 class Conversations(ChatAdapter):
@@ -64,19 +76,25 @@ class Conversations(ChatAdapter):
     first update if not given; give it to fire timers restored after a restart)."""
 
     def __init__(self, bot: Bot | None = None, *, platform: str = PLATFORM,
-                 router: Router | None = None, **engine: Any) -> None:
+                 **engine: Any) -> None:
         super().__init__(**engine)
         if ":" in platform or not platform:
             raise ValueError(f"platform must be a non-empty name without ':', got {platform!r}")
         self.bot = bot
         self.platform = platform
-        self.router = router if router is not None else Router(name="convo_fsm")
+        self.router: Router | None = None  # where commands go: the `dp` given to `setup`
+        self._pending: list[tuple[str, Callable[[Message], Awaitable[None]]]] = []
 
     def setup(self, dp: Router) -> None:
-        """Route `dp`'s messages to the sessions first; include the command router; on a
+        """Route `dp`'s messages to the sessions first; register the commands on `dp`; on a
         Dispatcher, restore at startup and close at shutdown."""
+        if self.router is not None:
+            raise RuntimeError("Conversations.setup() was already called")
         dp.message.outer_middleware(self.middleware)
-        dp.include_router(self.router)
+        self.router = dp
+        for name, handler in self._pending:
+            dp.message.register(handler, Command(name))
+        self._pending.clear()
         if isinstance(dp, Dispatcher):
             dp.startup.register(self._startup)
             dp.shutdown.register(self.close)
@@ -91,9 +109,10 @@ class Conversations(ChatAdapter):
                          message: Any, data: dict[str, Any]) -> Any:
         """An outer middleware for `router.message`: sessions first, then `handler`."""
         if len(self.engine) and isinstance(message, Message):
+            bot = data.get("bot")
             if self.bot is None:
-                self.bot = data.get("bot")
-            event = event_of(message, self.platform)
+                self.bot = bot
+            event = event_of(message, self.platform, await self._username(bot, message))
             if event is not None and await self.route(event):
                 return None  # consumed: handled, no other handler sees it
         return await handler(message, data)
@@ -101,8 +120,8 @@ class Conversations(ChatAdapter):
     def command(self, name: str, spec: Spec, *, per: str = "member",
                 data: Callable[[Message], Mapping[str, Any]] | None = None,
                 replace: bool = False) -> Callable[[Message], Awaitable[None]]:
-        """`/name` starts `spec` (a handler on `self.router`, with aiogram's `Command`
-        filter). `data(message)` gives the session's starting data."""
+        """`/name` starts `spec` (a handler with aiogram's `Command` filter, on the `dp` given
+        to `setup`). `data(message)` gives the session's starting data."""
         self.register(spec)
         self.kind(per)
 
@@ -111,7 +130,10 @@ class Conversations(ChatAdapter):
                              data=None if data is None else data(message))
 
         start_command.__name__ = start_command.__qualname__ = f"convo_fsm_{name}"
-        self.router.message(Command(name))(start_command)
+        if self.router is None:
+            self._pending.append((name, start_command))
+        else:
+            self.router.message.register(start_command, Command(name))
         return start_command
 
     async def start(self, spec: Spec, message: Message, *, per: str = "member",
@@ -121,10 +143,19 @@ class Conversations(ChatAdapter):
         key already has a live session (`busy_text` is sent) or the message has no sender."""
         if self.bot is None:
             self.bot = message.bot
-        event = event_of(message, self.platform)
+        event = event_of(message, self.platform, await self._username(message.bot, message))
         if event is None:
             return None
         return await self.start_event(spec, event, per=per, data=data, replace=replace)
+
+    @staticmethod
+    async def _username(bot: Bot | None, message: Message) -> str | None:
+        """The bot's username, asked of Telegram (`bot.me()`, once per bot) only when a
+        command names a bot."""
+        text = message.text
+        if bot is None or not text or text[0] != "/" or "@" not in text.split(" ", 1)[0]:
+            return None
+        return (await bot.me()).username
 
     async def send_reply(self, reply: Reply, to: Address) -> None:
         native = reply.event.native if isinstance(reply.event, ChatEvent) else None

@@ -35,7 +35,15 @@ from telegram.ext import (
     CommandHandler,
 )
 
-from convo_fsm.adapters._chat import PER, Address, ChatAdapter, ChatEvent, address, by_user
+from convo_fsm.adapters._chat import (
+    PER,
+    Address,
+    ChatAdapter,
+    ChatEvent,
+    address,
+    by_user,
+    without_mention,
+)
 from convo_fsm.context import Reply
 from convo_fsm.session import Session
 from convo_fsm.spec import Spec
@@ -51,8 +59,10 @@ AnyApp = Application[Any, Any, Any, Any, Any, Any]
 AnyContext = CallbackContext[Any, Any, Any, Any]
 
 
-def event_of(update: Update, platform: str = PLATFORM) -> ChatEvent | None:
-    """The `ChatEvent` of an update with a new message (None otherwise, or without sender)."""
+def event_of(update: Update, platform: str = PLATFORM,
+             username: str | None = None) -> ChatEvent | None:
+    """The `ChatEvent` of an update with a new message (None otherwise, or without sender).
+    `username` (the bot's) is taken off commands: `/exit@my_bot` is `/exit`."""
     message = update.message
     if message is None:
         return None
@@ -65,7 +75,7 @@ def event_of(update: Update, platform: str = PLATFORM) -> ChatEvent | None:
     chat = message.chat
     group = None if chat.type == "private" else str(chat.id)
     text = message.text if message.text is not None else (message.caption or "")
-    return ChatEvent(text, str(sender), group, platform, update)
+    return ChatEvent(without_mention(text, username), str(sender), group, platform, update)
 
 
 class _Route(BaseHandler[Update, AnyContext, None]):
@@ -84,7 +94,7 @@ class _Route(BaseHandler[Update, AnyContext, None]):
     def check_update(self, update: object) -> ChatEvent | None:
         if not len(self.conv.engine) or not isinstance(update, Update):
             return None
-        return event_of(update, self.conv.platform)
+        return event_of(update, self.conv.platform, self.conv.username())
 
     async def handle_update(self, update: Update, application: AnyApp, check_result: object,
                             context: AnyContext) -> None:
@@ -126,10 +136,18 @@ class Conversations(ChatAdapter):
                     replace: bool = False) -> Session | None:
         """Start `spec` for the chat of `update` (from any handler of yours). None when the
         key already has a live session (`busy_text` is sent) or the update has no message."""
-        event = event_of(update, self.platform)
+        event = event_of(update, self.platform, self.username())
         if event is None:
             return None
         return await self.start_event(spec, event, per=per, data=data, replace=replace)
+
+    def username(self) -> str | None:
+        """The bot's username (known once `Application.initialize()` has asked `getMe`)."""
+        try:
+            name = self.app.bot.username
+        except RuntimeError:  # not initialised yet
+            return None
+        return name if isinstance(name, str) else None
 
     async def send_reply(self, reply: Reply, to: Address) -> None:
         native = reply.event.native if isinstance(reply.event, ChatEvent) else None

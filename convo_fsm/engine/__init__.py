@@ -2,8 +2,9 @@
 
 - `core`: `Engine` (routing, starting, stopping, admin changes, introspection); its
   docstring is the map of how an event flows;
+- `delivery`: what happens to an event once routed to its key;
 - `turns`: one event at a time per key, and interruptible awaits;
-- `timers`: the one heap of deadlines;
+- `timers`: the one heap of deadlines; `firing`: what a due timer does;
 - `effects`: the effect interpreter, the one place a step's effects are performed;
 - `tracing`: the `trace` hook's records (a null tracer when none is given);
 - `supervisor`: every background task, reported and closed.

@@ -4,8 +4,8 @@
    group, ...) and looks each up in one dict of live sessions: the cost does not
    depend on how many sessions live. No session wants it -> `False`, and the host
    gives the event to its ordinary handlers.
-2. `deliver(key, event)` takes the key's turn (`turns.py`): one event at a time per
-   key. A busy key parks later events in an inbox that exists only while it is busy
+2. `deliver(key, event)` (`delivery.py`) takes the key's turn (`turns.py`): one event
+   at a time per key. A busy key parks later events in an inbox that exists only while it is busy
    (queue, drop with a reply, or interrupt: the spec's `busy` policy). A full inbox
    hands the event back: `dispatch` returns False and tries no other kind.
 3. The spec classifies the event into a name; its compiled table gives the
@@ -17,7 +17,7 @@
    in a guard or action ends only that session (reason "error"), reported to
    `on_error` and the log. With a store, the step is then committed there
    (`convo_fsm.storage.binding`) before the event is reported consumed.
-5. Timers (`timers.py`): one heap for all sessions. The clock calls `fire_due(now)`,
+5. Timers (`timers.py`, `firing.py`): one heap for all sessions. The clock calls `fire_due(now)`,
    which never waits: a timer on a free key is stepped at once; on a busy key it
    cuts the running guard or action short and takes the turn in a task of its own,
    as does a timer action that must be awaited. Mass expiry yields to the loop
@@ -36,7 +36,6 @@ import inspect
 import itertools
 import logging
 import random
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -47,26 +46,23 @@ from convo_fsm.clock import AsyncioClock, Clock
 from convo_fsm.context import Context, Reply
 from convo_fsm.message import DEFAULT_FILTERS, Filter
 from convo_fsm.session import Session, check_data
-from convo_fsm.spec import ANY, Busy, EventError, Spec
+from convo_fsm.spec import EventError, Spec
 from convo_fsm.step import (
     Arm,
     Force,
-    GuardFailed,
-    Input,
     Policy,
-    Run,
     SetDeadline,
-    TimerFired,
-    achoose,
     new_session,
     step,
 )
 
-from .effects import Pending, finish, run
+from .delivery import Delivery
+from .effects import finish, run
+from .firing import Firing
 from .supervisor import Supervisor
-from .timers import Entry, Timers
+from .timers import Timers
 from .tracing import HookTracer, Tracer, TraceRecord
-from .turns import Interrupted, Turn, Turns, current_task
+from .turns import Turn, Turns, current_task
 
 if TYPE_CHECKING:
     from convo_fsm.storage.base import Store
@@ -77,8 +73,6 @@ __all__ = ["Ended", "Engine", "EngineClosed", "LimitError", "SessionExists", "Se
 
 logger = logging.getLogger("convo_fsm")
 
-_SLICE = 0.005  # mass expiry: yield to the loop after this many seconds of firing timers
-_FIRED, _DETACHED = 1, 2  # what `_fire` did with a due timer (0: nothing, it was outdated)
 
 
 class SessionExists(RuntimeError):
@@ -136,7 +130,8 @@ class Engine:
     in `outbox`, the last 10,000); an async `send` runs supervised. `on_end(Ended)` and
     `on_error(key, exc)` are optional hooks (`on_error` also hears of failed sends and
     store writes). `clock` defaults to the running asyncio loop's clock. `trace`, if given,
-    is called with a `TraceRecord` for everything the engine does (see `convo_fsm.testing`).
+    is called with a `TraceRecord` for everything the engine does (see `convo_fsm.testing`),
+    or, if it is a `convo_fsm.engine.tracing.Tracer`, gets its method calls directly.
     `store` (convo_fsm.storage) keeps sessions across restarts.
     """
 
@@ -149,7 +144,7 @@ class Engine:
         on_end: Callable[[Ended], object] | None = None,
         on_error: Callable[[str, BaseException], object] | None = None,
         max_sessions: int = 2_000_000,
-        trace: Callable[[TraceRecord], object] | None = None,
+        trace: Callable[[TraceRecord], object] | Tracer | None = None,
         store: Store | None = None,
     ) -> None:
         self.clock: Clock = AsyncioClock() if clock is None else clock
@@ -159,7 +154,8 @@ class Engine:
         self._on_end = on_end
         self._on_error = on_error
         self.max_sessions = max_sessions
-        self._trace: Tracer = Tracer() if trace is None else HookTracer(trace, self.clock.now)
+        self._trace: Tracer = (Tracer() if trace is None else trace if isinstance(trace, Tracer)
+                               else HookTracer(trace, self.clock.now))
         self._sessions: dict[str, Session] = {}
         self._specs: dict[str, Spec] = {}
         self._turns = Turns()
@@ -168,6 +164,7 @@ class Engine:
         self.arm: Callable[[str, Session], None] = self._timers.arm
         self._end_waiters: dict[str, list[asyncio.Future[Ended]]] = {}
         self._tasks = Supervisor(self.report)
+        self._firing = Firing(self)
         # Session ids: unique per start (a random base, so ids restored from a store
         # do not meet this engine's).
         self._ids = itertools.count(random.getrandbits(52) + 1)
@@ -177,6 +174,7 @@ class Engine:
             from convo_fsm.storage.binding import StoreBinding  # storage only when asked
 
             self._store = StoreBinding(store, self)
+        self._delivery = Delivery(self)
         self.clock.attach(self)
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -318,7 +316,7 @@ class Engine:
             except Exception as exc:
                 raise _filter_error(kind, event, exc) from exc
             if key is not None and key != tried and key in sessions:
-                consumed = await self._deliver(key, event)
+                consumed = await self._delivery.apply(key, event)
                 if consumed is not False:
                     return consumed is True  # None: that session's inbox is full
                 tried = key
@@ -327,99 +325,7 @@ class Engine:
     async def deliver(self, key: str, event: Any) -> bool:
         """Give `event` to the session on `key` directly (no filters)."""
         self._check_open()
-        return await self._deliver(key, event) is True
-
-    async def _deliver(self, key: str, event: Any) -> bool | None:
-        """True: consumed; False: not wanted; None: the key's inbox is full (handed back,
-        and no other session may take it)."""
-        trace = self._trace
-        trace.event(key, event)
-        sessions = self._sessions
-        session = sessions.get(key)
-        if session is None:
-            trace.result(key, event, False)
-            return False
-        turns = self._turns
-        turn = turns.busy.get(key)
-        if turn is None:
-            turn = turns.busy[key] = Turn()
-        else:
-            got = await self._queue(key, event, session, turn)
-            if not isinstance(got, Turn):
-                trace.result(key, event, got is True)
-                return got
-            turn = got
-        consumed = False
-        try:
-            while True:  # again if an async guard let the session change meanwhile
-                session = sessions.get(key)
-                if session is None:
-                    break
-                spec = self._specs[session.spec]
-                try:
-                    name = spec.classify(event)
-                except EventError:
-                    raise
-                except Exception as exc:
-                    raise _classify_error(spec, event, exc) from exc
-                table = spec.tables[session.state]  # (Spec.lookup, inline: the hot path)
-                candidates = table.get(name)
-                if candidates is None:
-                    candidates = table[ANY]
-                if not candidates:
-                    break
-                now = self.clock.now()
-                ctx = Context(session, event, name, now, self.emit)
-                t = candidates[0]
-                if t.guard is not None:
-                    try:
-                        chosen = await achoose(candidates, ctx,
-                                               lambda aw: Turns.wait(aw, turn))
-                    except GuardFailed as failed:
-                        self.fail(key, session.id, failed.error, f"guard {failed.on.guard_name}")
-                        consumed = True
-                        break
-                    except Interrupted:
-                        break  # a timeout or stop cut the guard short: handed back
-                    if chosen is None:
-                        break
-                    if sessions.get(key) is not session:
-                        continue
-                    t = chosen
-                result = step(spec, session, _new(Input, (name, event, t)), now)
-                new = ctx.session = result.session
-                self._commit(key, new, event, name, session.state, now)
-                pending = run(self, key, new, result.effects, ctx)
-                if pending is not None:
-                    await finish(self, key, new, result.effects, ctx, turn, pending)
-                consumed = True
-                break
-            if consumed and self._store is not None:
-                await self._store.commit(key)
-        finally:
-            turns.release(key, turn)
-        trace.result(key, event, consumed)
-        return consumed
-
-    async def _queue(self, key: str, event: Any, session: Session,
-                     turn: Turn) -> Turn | bool | None:
-        """An event for a busy key, by the spec's busy policy: the turn once it comes, or
-        the event's answer: True, dropped with the busy reply (consumed); False, its session
-        ended meanwhile (handed back); None, the inbox is full (handed back)."""
-        if turn.task is current_task():
-            raise RuntimeError(f"an action of {key!r} cannot deliver to its own key: "
-                               "it would wait for itself")
-        spec = self._specs[session.spec]
-        if spec.busy is Busy.DROP:
-            self.emit(Reply(key, spec.busy_reply, event))
-            return True
-        if turn.waiting() >= spec.queue_limit:
-            logger.warning("inbox of %r is full (%d): event handed back", key, spec.queue_limit)
-            return None
-        if spec.busy is Busy.INTERRUPT:
-            self._turns.interrupt(turn)
-        held = await self._turns.take(key, wants_session=True)
-        return False if held is None else held
+        return await self._delivery.apply(key, event) is True
 
     def _commit(self, key: str, session: Session, event: Any, name: str, source: str | None,
                 now: float) -> None:
@@ -480,109 +386,9 @@ class Engine:
         return self._timers.next_deadline()
 
     async def fire_due(self, now: float) -> int:
-        """Fire every timer due at `now`, in deadline order, without ever waiting for a
-        key: a busy key's running guard or action is cut short and the timer takes its
-        turn in a task of its own. Returns how many were fired (or handed to a task)."""
-        fired = 0
-        timers, busy = self._timers, self._turns.busy
-        mark = time.perf_counter()
-        while (entry := timers.pop_due(now)) is not None:
-            key = entry[1]
-            turn = busy.get(key)
-            if turn is not None:
-                # Its place at the front of the inbox is taken now, before the cut-short
-                # work can hand the turn to the next event.
-                place = self._turns.reserve(key, turn, wants_session=True, front=True)
-                self._turns.interrupt(turn)
-                self._tasks.spawn(self._fire_when_free(key, entry, place), "timer", key)
-                fired += 1
-            elif self._store is None:
-                fired += self._fire(key, entry, None) > 0
-            else:
-                turn = self._turns.take_free(key)
-                got = _DETACHED
-                try:
-                    got = self._fire(key, entry, turn)
-                    if got == _FIRED:
-                        await self._store.commit(key)
-                finally:
-                    if got != _DETACHED:
-                        self._turns.release(key, turn)
-                fired += got > 0
-            if fired & 63 == 0 and time.perf_counter() - mark > _SLICE:
-                await asyncio.sleep(0)  # mass expiry: let the loop breathe
-                mark = time.perf_counter()
-        return fired
-
-    async def _fire_when_free(self, key: str, entry: Entry, place: asyncio.Future[bool]) -> None:
-        turn = await self._turns.take(key, wants_session=True, place=place)
-        if turn is None:
-            return
-        got = _DETACHED
-        try:
-            got = self._fire(key, entry, turn)
-            if got == _FIRED and self._store is not None:
-                await self._store.commit(key)
-        finally:
-            if got != _DETACHED:
-                self._turns.release(key, turn)
-
-    def _fire(self, key: str, entry: Entry, turn: Turn | None) -> int:
-        """Step a due timer: `_FIRED`, or 0 if it is outdated. Its actions run here; if one
-        must be awaited, the rest goes to a task that holds the key's turn (taken now if
-        `turn` is None), commits and releases it: `_DETACHED`."""
-        _, _, sid, gen, warning = entry
-        session = self._sessions.get(key)
-        if session is None or session.id != sid or session.generation != gen:
-            return 0  # ended, moved on, or another session's timer
-        now = self.clock.now()
-        result = step(self._specs[session.spec], session, TimerFired(warning), now)
-        if not result.handled:
-            return 0  # a warning too late to send
-        name = "warning" if warning else "timeout"
-        new = result.session
-        self._commit(key, new, None, name, session.state, now)
-        effects = result.effects
-        ctx = None  # most timeouts run no action: no context for them
-        for effect in effects:
-            if type(effect) is Run:
-                ctx = Context(new, None, name, now, self.emit)
-                break
-        pending = run(self, key, new, effects, ctx)
-        if pending is not None:
-            assert ctx is not None
-            if turn is None:
-                turn = self._turns.take_free(key)
-            self._detach(key, new, effects, ctx, turn, pending)
-            return _DETACHED
-        return _FIRED
-
-    def _detach(self, key: str, session: Session, effects: Any, ctx: Context, turn: Turn,
-                pending: Pending) -> None:
-        """The rest of a timer's step, from an action that must be awaited, in a task that
-        holds the turn: interruptible from now on, like any action."""
-        async def rest() -> None:
-            task = current_task()
-            try:
-                await finish(self, key, session, effects, ctx, turn, pending)
-                if self._store is not None:
-                    await self._store.commit(key)
-            except asyncio.CancelledError:
-                awaitable = pending[1]
-                if asyncio.iscoroutine(awaitable):
-                    awaitable.close()  # cancelled (stop, close) before it ever ran
-                if not turn.cancel_requested:
-                    raise
-                turn.cancel_requested = False  # cut short by the engine before it started
-                if task is not None:
-                    task.uncancel()
-            finally:
-                if turn.task is task:
-                    turn.task = None
-                self._turns.release(key, turn)
-
-        turn.task = self._tasks.spawn(rest(), "timer action", key)
-        turn.cancelling = 0
+        """Fire every timer due at `now`, in deadline order, never waiting for a key
+        (`firing.py`). Returns how many were fired (or handed to a task)."""
+        return await self._firing.fire_due(now)
 
     # -- ending ----------------------------------------------------------------------------
     def stop(self, key: str, reason: str = "stopped") -> bool:
@@ -682,6 +488,7 @@ class Engine:
     def adopt(self, session: Session) -> None:
         """Make a stored session live as it is (restore, reload)."""
         self._sessions[session.key] = session
+        self._trace.adopt(session.key, session)
         run(self, session.key, session, (Arm(session.deadline, session.warn_at),), None)
 
     def spawn_write(self, key: str) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable, Sequence
+from types import CoroutineType
 from typing import Any, Protocol
 
 from convo_fsm.context import Context
@@ -73,7 +74,8 @@ def run(host: Host, key: str, session: Session, effects: Sequence[Effect],
             except BaseException as exc:
                 host.fail(key, sid, exc, f"action {name(action)}")
                 return None
-            if pending is not None and inspect.isawaitable(pending):
+            if pending is not None and (type(pending) is CoroutineType
+                                        or inspect.isawaitable(pending)):
                 return i, pending
         elif kind is Arm:
             host.arm(key, session)

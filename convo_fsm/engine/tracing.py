@@ -1,6 +1,8 @@
 """Tracing: what the engine tells an optional `trace` hook (transcripts, test invariants,
 metrics). With no hook the engine holds a `Tracer`, whose methods do nothing, so the
-engine never asks whether it is traced and pays one no-op call per record."""
+engine never asks whether it is traced and pays one no-op call per record. A hook that
+is itself a `Tracer` (a subclass, such as `convo_fsm.metrics.Metrics`) gets the calls
+directly, with no `TraceRecord` built for them."""
 
 from __future__ import annotations
 
@@ -26,6 +28,8 @@ class TraceRecord:
       the step with `source` None; a timer's step has `event` None (a user's event may be
       named "start" or "timeout" too);
     - "force" / "deadline": `Engine.force` / `Engine.set_deadline` committed `session`;
+    - "adopt": a stored session was made live as it is (`restore`, or a reload after
+      someone else changed its record);
     - "stop": the host called `Engine.stop` (`reason`);
     - "reply": a reply with `text` to `key` (caused by `event`);
     - "end": `session` ended with `reason`.
@@ -62,6 +66,9 @@ class Tracer:
     def change(self, kind: str, key: str, session: Session, source: str) -> None:
         """`force` or `deadline`."""
 
+    def adopt(self, key: str, session: Session) -> None:
+        pass
+
     def stop(self, key: str, session: Session, reason: str) -> None:
         pass
 
@@ -93,6 +100,9 @@ class HookTracer(Tracer):
 
     def change(self, kind: str, key: str, session: Session, source: str) -> None:
         self._hook(TraceRecord(kind, key, self._now(), session, source=source))
+
+    def adopt(self, key: str, session: Session) -> None:
+        self._hook(TraceRecord("adopt", key, self._now(), session))
 
     def stop(self, key: str, session: Session, reason: str) -> None:
         self._hook(TraceRecord("stop", key, self._now(), session, reason=reason))

@@ -37,7 +37,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 import attrs
 from hypothesis import strategies as st
@@ -54,9 +54,12 @@ from convo_fsm.spec import (
     KEEP,
     STOP,
     Busy,
+    Call,
     EventError,
     On,
     Spec,
+    Start,
+    StartArgs,
     StartError,
     State,
     Target,
@@ -64,7 +67,7 @@ from convo_fsm.spec import (
     When,
 )
 
-__all__ = ["Harness", "InjectedFault", "conversation_machine", "specs"]
+__all__ = ["FORM_TEXTS", "Harness", "InjectedFault", "conversation_machine", "forms", "specs"]
 
 DataFactory = Callable[[Message], Mapping[str, Any]]
 
@@ -129,7 +132,7 @@ class Harness:
         self.settled: list[Any] = []
         self.cancelled: set[int] = set()
         self.starts: list[tuple[str, asyncio.Task[Session]]] = []
-        self.waiters: list[tuple[str, dict[str, Any], asyncio.Future[Ended]]] = []
+        self.waiters: list[tuple[str, int, asyncio.Future[Ended]]] = []
         self.running: dict[str, int] = {}
         self.faults: set[str] = set()
         self.injected = 0
@@ -361,7 +364,7 @@ class Harness:
     def wait_ended(self, key: str) -> None:
         session = self.engine.session(key)
         if session is not None:
-            self.waiters.append((key, session.data, self.call(lambda: self.engine.wait_ended(key))))
+            self.waiters.append((key, session.id, self.call(lambda: self.engine.wait_ended(key))))
 
     def release(self) -> None:
         self.hold = False
@@ -436,9 +439,9 @@ class Harness:
                       f"{len(footprint['busy'])} busy keys")
         if len(live) > engine.max_sessions:
             self.fail(f"{len(live)} live sessions > max_sessions {engine.max_sessions}")
-        for key, token, fut in self.waiters:
+        for key, sid, fut in self.waiters:
             session = live.get(key)
-            alive = session is not None and session.data is token
+            alive = session is not None and session.id == sid
             if alive == fut.done():
                 self.fail(f"end waiter of {key!r}: session {'alive' if alive else 'ended'} "
                           f"but waiter {'done' if fut.done() else 'pending'}")
@@ -573,8 +576,9 @@ def conversation_machine(
 ) -> type[RuleBasedStateMachine]:
     """A hypothesis `RuleBasedStateMachine` exercising `spec` (or specs drawn from a strategy).
 
-    Sessions start as the spec declares (`Spec.start`, from start texts drawn from "/start"
-    and the `texts` that begin with "/start "), or with `data(start_event)` as their data
+    Sessions start as the spec declares (`Spec.start`, from start texts drawn from "/start",
+    "/start 3", "/start x" and the `texts` that begin with "/start "; a refused one starts
+    nothing), or with `data(start_event)` as their data
     when given; `texts` adds messages worth sending (answers, commands with arguments) to the
     spec's own alphabet;
     `allow_errors` tolerates exceptions from the spec's own actions (not only injected
@@ -584,7 +588,8 @@ def conversation_machine(
     user_st = st.sampled_from(tuple(users))
     group_st = st.sampled_from(tuple(groups))
     kind_st = st.sampled_from(tuple(kinds))
-    start_text_st = st.sampled_from(("/start", *(t for t in texts if t.startswith("/start "))))
+    start_text_st = st.sampled_from(("/start", "/start 3", "/start x",
+                                     *(t for t in texts if t.startswith("/start "))))
 
     class ConversationMachine(RuleBasedStateMachine):
         def __init__(self) -> None:
@@ -734,6 +739,13 @@ async def say_later(ctx: Context) -> None:
 ACTIONS: tuple[Callable[[Context], Any], ...] = (say_where, count, say_later)
 
 
+def parse_count(args: StartArgs) -> dict[str, Any]:
+    """A random spec's start: `[N]`, a whole number into `data["n"]` (else ValueError)."""
+    if len(args.words) > 1 or (args.words and not args.words[0].isdecimal()):
+        raise ValueError(f"expected [N], got {args.text!r}")
+    return {"n": int(args.words[0])} if args.words else {}
+
+
 @st.composite
 def specs(
     draw: st.DrawFn,
@@ -747,6 +759,8 @@ def specs(
     warnings: bool = True,
     guarded_timeouts: bool = True,
     back: bool = True,
+    calls: bool = True,
+    starts: bool = True,
     any_state: bool = True,
     policies: bool = True,
     name: str = "random",
@@ -754,8 +768,10 @@ def specs(
     """Random valid specs: states (a chain `next` keeps each reachable and gives each an exit),
     transitions on `events` and `ANY` to states, `KEEP` or `STOP`, text and data guards,
     sync and async actions, enter/exit actions, timeouts (to a state, `KEEP` or `STOP`) with
-    warnings and guarded branches (`When`, on the data guard), `BACK` targets, any-state
-    transitions, final states and every busy policy."""
+    warnings and guarded branches (`When`, on the data guard), `BACK` targets, calls of
+    random child specs (sub-conversations: paused or running timeouts, a data key, unwind
+    on `exit`), a start declaration (`Start`: `[N]` into `data["n"]`, member or group,
+    sometimes group-only), any-state transitions, final states and every busy policy."""
     n = draw(st.integers(1, max_states), label="states")
     names = [f"s{i}" for i in range(n)]
     targets: list[Target] = [*names, KEEP, STOP, *([BACK] if back else [])]
@@ -799,13 +815,60 @@ def specs(
             timeout = Timeout(after, draw(st.sampled_from(timeout_targets)),
                               action=maybe_action(), warn_before=warn_before,
                               warn=say_where if warn_before is not None else None, when=when)
+        call = None
+        if calls and draw(st.booleans(), label="calls"):
+            child = draw(specs(max_states=3, events=events, guards=guards,
+                               data_guards=data_guards, actions=actions, timeouts=timeouts,
+                               warnings=warnings, guarded_timeouts=guarded_timeouts, back=back,
+                               any_state=any_state, policies=False, calls=False,
+                               name=f"{name}.{state_name}"), label="child")
+            ending: list[Target] = [*names, STOP]
+            call = Call(child, on_end={"*": draw(st.sampled_from(ending))},
+                        data_key=draw(st.sampled_from([None, "sub"])),
+                        timeout=draw(st.sampled_from(["paused", "running"])),
+                        unwind=draw(st.sampled_from([(), ("exit",)])))
         states.append(State(state_name, on=on, timeout=timeout, enter=maybe_action(),
-                            exit=maybe_action()))
+                            exit=maybe_action(), call=call))
     everywhere: list[On] = []
     if any_state:
         for event in draw(st.lists(st.sampled_from(["help", "exit", *events]), max_size=2,
                                    unique=True)):
             everywhere.append(transition(event))
     busy = draw(st.sampled_from(list(Busy))) if policies else Busy.QUEUE
+    start = None
+    if starts and draw(st.booleans(), label="start"):
+        start = Start(parse_count, kind=draw(st.sampled_from(["member", "group"])),
+                      usage="[N]", group_only=draw(st.booleans()))
     return Spec(name=name, initial=names[0], states=states, any_state=everywhere, busy=busy,
-                queue_limit=draw(st.integers(1, 4)) if policies else 32)
+                queue_limit=draw(st.integers(1, 4)) if policies else 32, start=start)
+
+
+# -- random forms ------------------------------------------------------------------------------
+FORM_TEXTS: Final = ("12", "7", "abc", "a long answer here", "2024-01-01", "31/12/2024", "red",
+                     "yes", "no", "back", "skip", "cancel", "edit", "edit f0", "edit f1", "ok")
+"""Answers and words worth sending to a random form (`conversation_machine(forms(),
+texts=FORM_TEXTS)`)."""
+
+
+@st.composite
+def forms(draw: st.DrawFn, *, max_slots: int = 4, name: str = "random-form") -> Spec:
+    """Random forms (`convo_fsm.forms.form`): slots of every parser (text with a length
+    limit, integer range, choice, date), optional or not, retry limits with either give-up,
+    per-slot timeouts with warnings; with or without the summary, with or without an intro."""
+    from convo_fsm import forms as f
+
+    slots = []
+    for i in range(draw(st.integers(1, max_slots), label="slots")):
+        kind = draw(st.sampled_from(["text", "integer", "choice", "date"]))
+        parser = {"text": f.text(max_length=8), "integer": f.integer(1, 20),
+                  "choice": f.choice("red", "blue"), "date": f.date()}[kind]
+        optional = draw(st.booleans())
+        timeout = draw(st.sampled_from([None, 5.0, 30.0]))
+        warn = timeout is not None and draw(st.booleans())
+        slots.append(f.Slot(
+            f"f{i}", f"f{i}?", parser, optional=optional, retries=draw(st.integers(1, 3)),
+            give_up=draw(st.sampled_from(["cancel", "skip"])) if optional else "cancel",
+            timeout=timeout, warn_before=timeout / 2 if warn and timeout else None,
+            warning="hurry" if warn else None))
+    return f.form(name, slots, confirm=draw(st.booleans()),
+                  intro=draw(st.sampled_from([None, "hello"])))

@@ -10,7 +10,6 @@ a Telegram-shaped JSON reply parsed by aiogram's own `check_response`: no networ
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
@@ -18,55 +17,18 @@ from typing import Any
 import pytest
 
 pytest.importorskip("aiogram")
+pytest.importorskip("telegram")  # (telegram_fakes has both fakes)
 
 from aiogram import Bot, Dispatcher, Router
-from aiogram.client.session.base import BaseSession
-from aiogram.methods import GetMe, SendMessage, TelegramMethod
 from aiogram.types import Message, Update
 from chat_specs import COUNTER, FORM, FRAGILE, QUIZ
+from telegram_fakes import RecordingSession
 
 from convo_fsm import Ended, VirtualClock
 from convo_fsm.adapters.aiogram import ChatEvent, Conversations
 from convo_fsm.storage import SqliteStore
 
 GROUP = -1001
-
-
-class RecordingSession(BaseSession):
-    """Answers every request locally, as Telegram would, and keeps it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.requests: list[TelegramMethod[Any]] = []
-        self._ids = itertools.count(10_000)
-
-    async def make_request(self, bot: Bot, method: TelegramMethod[Any],
-                           timeout: int | None = None) -> Any:
-        self.requests.append(method)
-        result: Any = True
-        if isinstance(method, SendMessage):
-            chat = int(method.chat_id)
-            result = {"message_id": next(self._ids), "date": 0, "text": method.text,
-                      "chat": {"id": chat, "type": "private" if chat > 0 else "supergroup"}}
-        elif isinstance(method, GetMe):
-            result = {"id": 1, "is_bot": True, "first_name": "Quiz", "username": "quiz_bot"}
-        content = json.dumps({"ok": True, "result": result})
-        return self.check_response(bot=bot, method=method, status_code=200,
-                                   content=content).result
-
-    async def close(self) -> None:
-        pass
-
-    async def stream_content(self, url: str, headers: dict[str, Any] | None = None,
-                             timeout: int = 30, chunk_size: int = 65536,
-                             raise_for_status: bool = True) -> AsyncGenerator[bytes, None]:
-        yield b""
-
-    def sent(self) -> list[tuple[int, str]]:
-        """(chat id, text) of the messages sent since the last call."""
-        out = [(int(m.chat_id), str(m.text)) for m in self.requests if isinstance(m, SendMessage)]
-        self.requests.clear()
-        return out
 
 
 class Harness:
@@ -248,3 +210,11 @@ async def test_the_spec_gets_a_chat_event_around_the_native_message(clock: Virtu
 async def test_bad_per_is_a_clear_error(h: Harness) -> None:
     with pytest.raises(ValueError, match="per must be one of"):
         h.conv.command("x", QUIZ, per="room")
+
+
+async def test_commands_naming_this_bot_reach_the_spec(h: Harness) -> None:
+    # Telegram clients write /cmd@bot_username in groups; the fake's getMe says quiz_bot.
+    assert await h.say(7, "/quiz@quiz_bot", chat=GROUP) == [(GROUP, "What is 6 x 7?")]
+    assert await h.say(7, "/exit@other_bot", chat=GROUP) == [(GROUP, "echo: /exit@other_bot")]
+    assert await h.say(7, "/exit@Quiz_Bot", chat=GROUP) == [(GROUP, "Bye.")]
+    assert len(h.conv.engine) == 0

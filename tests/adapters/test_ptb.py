@@ -10,7 +10,6 @@ each call and answers it with Telegram-shaped JSON, which PTB parses as usual;
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
@@ -18,58 +17,18 @@ from typing import Any
 import pytest
 
 pytest.importorskip("telegram")
+pytest.importorskip("aiogram")  # (telegram_fakes has both fakes)
 
 from chat_specs import COUNTER, FORM, FRAGILE, QUIZ
 from telegram import Update
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
-from telegram.request import BaseRequest, RequestData
+from telegram_fakes import LocalRequest
 
 from convo_fsm import Ended, VirtualClock
 from convo_fsm.adapters.ptb import ChatEvent, Conversations
 from convo_fsm.storage import SqliteStore
 
 GROUP = -1001
-
-
-class LocalRequest(BaseRequest):
-    """Answers every Bot API call locally, as Telegram would, and keeps it."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        self._ids = itertools.count(10_000)
-
-    @property
-    def read_timeout(self) -> float | None:
-        return None
-
-    async def initialize(self) -> None:
-        pass
-
-    async def shutdown(self) -> None:
-        pass
-
-    async def do_request(self, url: str, method: str, request_data: RequestData | None = None,
-                         read_timeout: Any = None, write_timeout: Any = None,
-                         connect_timeout: Any = None, pool_timeout: Any = None
-                         ) -> tuple[int, bytes]:
-        api = url.rsplit("/", 1)[-1]
-        params = dict(request_data.parameters) if request_data is not None else {}
-        self.calls.append((api, params))
-        result: Any = True
-        if api == "getMe":
-            result = {"id": 1, "is_bot": True, "first_name": "Quiz", "username": "quiz_bot"}
-        elif api == "sendMessage":
-            chat = int(params["chat_id"])
-            result = {"message_id": next(self._ids), "date": 0, "text": params["text"],
-                      "chat": {"id": chat, "type": "private" if chat > 0 else "supergroup"}}
-        return 200, json.dumps({"ok": True, "result": result}).encode()
-
-    def sent(self) -> list[tuple[int, str]]:
-        """(chat id, text) of the messages sent since the last call."""
-        out = [(int(p["chat_id"]), str(p["text"])) for api, p in self.calls
-               if api == "sendMessage"]
-        self.calls.clear()
-        return out
 
 
 class Harness:
@@ -267,3 +226,11 @@ async def test_the_route_handler_runs_before_group_0_and_stops_there(h: Harness)
     await h.say(7, "/quiz")
     assert await h.say(7, "41") == [(7, "No, try again.")]
     assert h.ordinary == []  # ApplicationHandlerStop: group 0 never saw it
+
+
+async def test_commands_naming_this_bot_reach_the_spec(h: Harness) -> None:
+    # Telegram clients write /cmd@bot_username in groups; the fake's getMe says quiz_bot.
+    assert await h.say(7, "/quiz@quiz_bot", chat=GROUP) == [(GROUP, "What is 6 x 7?")]
+    assert await h.say(7, "/exit@other_bot", chat=GROUP) == [(GROUP, "echo: /exit@other_bot")]
+    assert await h.say(7, "/exit@Quiz_Bot", chat=GROUP) == [(GROUP, "Bye.")]
+    assert len(h.conv.engine) == 0

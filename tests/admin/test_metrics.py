@@ -95,7 +95,7 @@ async def test_sessions_restored_without_a_trace_record_are_counted() -> None:
     engine = Engine(store=store, clock=VirtualClock(), trace=metrics)
     metrics.bind(engine)
     await engine.restore([QUIZ])
-    assert len(engine) == 5 and len(metrics.live) == 0  # restore traces nothing
+    assert len(engine) == 5 and len(metrics.live) == 5  # restore is traced ("adopt")
     assert scrape(metrics)[("convo_fsm_live_sessions",
                             (("spec", "quiz"), ("state", "asking")))] == 5
 

@@ -276,3 +276,25 @@ async def test_real_routing_is_registered_with_astrbot_once_and_spec_command_wor
     assert await chat.advance(30) == ["Time's up: it was 42."]  # via the starting event
     assert chat.out[-1] == ("ann", "Time's up: it was 42.")
     assert len(chat.runtime.engine) == 0
+
+
+def test_real_default_key_is_configurable_to_astrbots_origin() -> None:
+    from convo_fsm.adapters.astrbot import configure, default_runtime
+    from convo_fsm.compat.astrbot import runtime as compat_runtime
+
+    chat = Chat()
+    alice, bob = chat.event("x", "alice", "g"), chat.event("x", "bob", "g")
+    try:
+        set_default_runtime(None)
+        configure(default_key="origin")
+        assert default_runtime().default_key == "origin"
+        ours = DefaultSessionFilter()
+        assert ours.filter(alice) == ours.filter(bob) == astrbot_waiter.DefaultSessionFilter(
+        ).filter(alice)
+        configure(default_key="sender")
+        assert ours.filter(alice) != ours.filter(bob)
+        with pytest.raises(ValueError, match="default_key"):
+            configure(default_key="group")
+    finally:
+        compat_runtime._default_options.clear()
+        set_default_runtime(None)

@@ -82,7 +82,8 @@ class ChatEvent(AstrMessageEvent):
 class World:
     """One plugin in real AstrBot's stages, fed messages as a platform would."""
 
-    def __init__(self, name: str, mode: str, tmp: Path, admins: list[str]) -> None:
+    def __init__(self, name: str, mode: str, tmp: Path, admins: list[str],
+                 after_load: Any = None) -> None:
         self.loop = asyncio.get_running_loop()
         assert isinstance(self.loop, VirtualTimeLoop)
         from convo_fsm.compat.astrbot import runtime as compat_runtime
@@ -94,6 +95,8 @@ class World:
         self.queue: asyncio.Queue[AstrMessageEvent] = asyncio.Queue()
         self.tasks: set[asyncio.Task[None]] = set()
         module = load_plugin(name, mode, tmp)
+        if after_load is not None:
+            after_load()  # (the zero-change plugin loaded after this one)
         self.plugin_name = _metadata_name(PLUGINS / name)
         meta = self.meta = star_map[module.__name__]
         meta.name = self.plugin_name
@@ -252,12 +255,13 @@ def virtual_loop(monkeypatch: pytest.MonkeyPatch) -> Iterator[VirtualTimeLoop]:
     loop.close()
 
 
-def walk(loop: VirtualTimeLoop, name: str, mode: str, tmp: Path) -> list[tuple[int, Any, Any]]:
+def walk(loop: VirtualTimeLoop, name: str, mode: str, tmp: Path,
+         after_load: Any = None) -> list[tuple[int, Any, Any]]:
     """Run the transcript; the (step, expected, got) of every step that differs."""
     data = transcript(name)
 
     async def scenario() -> list[tuple[int, Any, Any]]:
-        world = World(name, mode, tmp, list(data.get("admins", ())))
+        world = World(name, mode, tmp, list(data.get("admins", ())), after_load)
         await world.start()
         wrong = []
         try:
@@ -300,6 +304,96 @@ def test_pattern_unmodified_after_install_runs_on_convo_fsm(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", PATTERNS)
+def test_pattern_loaded_before_the_zero_change_plugin_runs_on_convo_fsm(
+        name: str, virtual_loop: VirtualTimeLoop, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Zero-change mode, the plugin imported first: the zero-change plugin (as
+    write_zero_change_plugin writes it) rebinds its names when it loads."""
+    from convo_fsm.adapters import astrbot as adapter
+    from convo_fsm.compat.astrbot import runtime as compat_runtime
+
+    for attr in adapter._ZERO_CHANGE:
+        monkeypatch.setattr(sw, attr, getattr(sw, attr))
+    monkeypatch.setattr(compat_runtime, "_default_options", {})
+    folder = adapter.write_zero_change_plugin(tmp_path / "data" / "plugins")
+    assert sorted(p.name for p in folder.iterdir()) == ["main.py", "metadata.yaml"]
+
+    def load_zero_change_plugin() -> None:
+        spec = importlib.util.spec_from_file_location(
+            f"convo_fsm_zero_change_{next(_loads)}", folder / "main.py")
+        assert spec is not None and spec.loader is not None
+        spec.loader.exec_module(importlib.util.module_from_spec(spec))
+        assert sw.session_waiter is adapter.session_waiter
+
+    assert walk(virtual_loop, name, "late", tmp_path, load_zero_change_plugin) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", PATTERNS)
 def test_pattern_on_astrbots_own_waiter_gives_the_transcript_but_its_bugs(
         name: str, virtual_loop: VirtualTimeLoop, tmp_path: Path) -> None:
     assert walk(virtual_loop, name, "astrbot", tmp_path) == []
+
+
+SLOW_PLUGIN = '''
+import asyncio
+
+from astrbot.api.event import AstrMessageEvent, filter
+from astrbot.api.star import Context, Star, register
+from astrbot.core.utils.session_waiter import SessionController, session_waiter
+
+
+@register("slow_demo", "convo_fsm tests", "A handler that takes its time", "1.0.0")
+class SlowDemo(Star):
+    def __init__(self, context: Context):
+        super().__init__(context)
+
+    @filter.command("play")
+    async def play(self, event: AstrMessageEvent):
+        @session_waiter(timeout=10)
+        async def w(controller: SessionController, ev: AstrMessageEvent):
+            if ev.message_str == "slow":
+                await asyncio.sleep(3600)
+            controller.keep(10, reset_timeout=True)
+
+        try:
+            await w(event)
+        except TimeoutError:
+            yield event.plain_result("timed out")
+        finally:
+            event.stop_event()
+
+    @filter.command("hello")
+    async def hello(self, event: AstrMessageEvent):
+        yield event.plain_result("hello")
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["adapter", "astrbot"])
+def test_a_message_queued_for_a_session_that_times_out_is_handed_back(
+        mode: str, virtual_loop: VirtualTimeLoop, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """convo_fsm: the queued /hello runs through AstrBot's event queue again, and the
+    timeout cancels the handler; AstrBot's own waiter swallows it (and lets it run on)."""
+    folder = tmp_path / "plugins" / "slow_demo"
+    folder.mkdir(parents=True)
+    (folder / "main.py").write_text(SLOW_PLUGIN, "utf-8")
+    (folder / "metadata.yaml").write_text("name: slow_demo\n", "utf-8")
+    monkeypatch.setattr(sys.modules[__name__], "PLUGINS", tmp_path / "plugins")
+
+    async def scenario() -> list[list[str]]:
+        world = World("slow_demo", mode, tmp_path, [])
+        await world.start()
+        try:
+            steps = [{"send": "/play", "sender": "ann"}, {"send": "slow", "sender": "ann"},
+                     {"send": "/hello", "sender": "ann"}, {"advance": 11}]
+            return [await world.step(s) for s in steps]
+        finally:
+            await world.close()
+
+    got = virtual_loop.run_until_complete(scenario())
+    if mode == "adapter":
+        assert got == [[], [], [], ["timed out", "hello"]]
+    else:
+        assert got == [[], [], [], ["timed out"]]  # /hello is lost

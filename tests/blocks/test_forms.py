@@ -32,7 +32,7 @@ from convo_fsm.forms import (
 )
 from convo_fsm.storage import MemoryStore
 from convo_fsm.testing import ConversationTester
-from convo_fsm.testing.hypothesis import conversation_machine
+from convo_fsm.testing.hypothesis import FORM_TEXTS, conversation_machine, forms
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -279,3 +279,6 @@ def test_a_form_is_an_ordinary_spec() -> None:
     assert isinstance(SIGNUP, Spec)
     assert SIGNUP.final_states == {DONE, CANCELLED}
     assert [s.name for s in SIGNUP.states][:4] == ["name", "age", "news", "when"]
+
+TestRandomForms = conversation_machine(forms(), texts=FORM_TEXTS).TestCase
+TestRandomForms.settings = settings(max_examples=30, stateful_step_count=30, deadline=None)

@@ -344,3 +344,64 @@ async def test_readme_spec_file_example_loads_and_plays(tmp_path: Path) -> None:
     assert await t.say("ann", "41") == ["No (1 tries)."]
     assert await t.say("ann", "42") == ["Right!"]
     assert t.ended("ann").reason == "final"  # type: ignore[union-attr]
+
+
+async def test_a_sub_conversation_call_in_a_file(tmp_path: Path) -> None:
+    from convo_fsm.forms import Slot, form
+
+    address = form("address", [Slot("street", "Street?")], confirm=False, done="",
+                   cancelled="")
+    text = """\
+name: shop-file
+states:
+  menu:
+    enter: "menu"
+    on: [{event: order, target: address}]
+  address:
+    call: {spec: address_form, on_end: {done: confirm, cancelled: menu}, data_key: addr,
+           timeout: running, unwind: [quit]}
+    on: [{event: quit, target: STOP, reply: "bye"}]
+  confirm:
+    enter: "ship to {addr}?"
+    on: [{event: message, target: STOP}]
+"""
+    registry = {"address_form": address}
+    spec = load_spec(write(tmp_path, "shop.yaml", text), registry)
+    call = spec.by_name["address"].call
+    assert call is not None and call.spec is address and call.unwind == ("quit",)
+    t = ConversationTester(spec)
+    await t.start("ann")
+    assert await t.say("ann", "/order") == ["Street?"]
+    assert await t.say("ann", "Elm") == ["ship to {'street': 'Elm'}?"]
+    assert spec_from_data(spec.to_data(registry), registry).to_data(registry) == \
+        spec.to_data(registry)
+    with pytest.raises(SpecFileError, match="call spec 'address_form' is unknown") as caught:
+        load_spec(write(tmp_path, "shop2.yaml", text))
+    assert (caught.value.line, caught.value.state, caught.value.event) == (7, "address", "call")
+    with pytest.raises(SpecFileError, match="is not a Spec"):
+        load_spec(write(tmp_path, "shop3.yaml", text), {"address_form": len})
+
+
+def _kit_registry() -> dict[str, Any]:
+    from convo_fsm.testing import hypothesis as kit
+
+    fns = [*kit.TEXT_GUARDS, *kit.DATA_GUARDS, *kit.ACTIONS, kit.say_where, kit.parse_count]
+    return {fn.__name__: fn for fn in fns}
+
+
+def test_random_specs_round_trip_through_data() -> None:
+    from hypothesis import given, settings
+
+    from convo_fsm.testing.hypothesis import specs
+
+    registry = _kit_registry()
+
+    @settings(max_examples=60, deadline=None)
+    @given(specs(calls=False))
+    def round_trip(spec: Spec) -> None:
+        data = spec.to_data(registry)
+        again = spec_from_data(json.loads(json.dumps(data)), registry)
+        assert again.to_data(registry) == data
+        assert fingerprint(again) == fingerprint(spec)
+
+    round_trip()

@@ -97,3 +97,15 @@ async def test_two_hosts_load_the_same_folder_without_sharing_state() -> None:
         await one.send("/purge x", sender="boss")
         assert await one.send("yes", sender="boss") == ["Purged x."]
         assert await two.send("/purged", sender="boss") == ["Purged: nothing"]
+
+
+async def test_readme_plugin_host_example() -> None:
+    """README's PluginHost example, on the quiz pattern plugin."""
+    async with PluginHost(admins=["boss"], llm=["Paris"]) as host:
+        host.load_folder(PLUGINS / "quiz_demo", config={"timeout": 5})
+        assert await host.send("/quiz capitals", sender="alice") == ["Q1: France?[Image]"]
+        assert await host.send("paris", sender="alice") == ["Right! Q2: Japan?[Image]"]
+        assert await host.send("tokyo", sender="bob", group="g1") == []
+        assert await host.advance(6) == ["Time's up!"]
+        reply = host.replies("alice")[0]
+        assert reply.images[0].url.endswith("/capitals/1.png")

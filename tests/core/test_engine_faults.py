@@ -382,3 +382,47 @@ async def test_a_second_engine_on_one_sqlite_file_is_refused(tmp_path: Path) -> 
         owner.wait(timeout=30)
     engine = Engine(clock=VirtualClock(), store=SqliteStore(path))  # its lock died with it
     await engine.close()
+
+
+async def test_sync_guards_and_actions_cost_no_coroutine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A step whose guards and actions are all synchronous runs without awaiting anything:
+    its guards never go through `achoose`, its actions never through `finish`."""
+    import convo_fsm.engine.delivery as core
+
+    def forbidden(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a coroutine path was taken for sync guards and actions")
+
+    spec = Spec(name="sync", initial="a", states=[State("a", on=[
+        On("message", KEEP, guard=lambda ctx: ctx.text == "no", action=say("no")),
+        On("message", KEEP, guard=lambda ctx: True, action=say("yes")),
+        On("quit", STOP)])])
+    engine = Engine(clock=VirtualClock())
+    await engine.start(spec, "k")
+    monkeypatch.setattr(core, "achoose", forbidden)
+    monkeypatch.setattr(core, "finish", forbidden)
+    assert await engine.deliver("k", "hi") and await engine.deliver("k", "no")
+    assert [r.text for r in engine.outbox] == ["yes", "no"]
+    await engine.close()
+
+
+async def test_an_async_guard_after_sync_ones_is_awaited_and_can_still_fail() -> None:
+    async def slow_yes(ctx: Context) -> bool:
+        await asyncio.sleep(0)
+        return ctx.text == "yes"
+
+    def boom(ctx: Context) -> bool:
+        raise ValueError("guard broke")
+
+    spec = Spec(name="mixed", initial="a", states=[State("a", on=[
+        On("message", KEEP, guard=lambda ctx: False),
+        On("message", KEEP, guard=slow_yes, action=say("async yes")),
+        On("message", STOP, guard=boom),
+        On("quit", STOP)])])
+    errors: list[BaseException] = []
+    engine = Engine(clock=VirtualClock(), on_error=lambda k, e: errors.append(e))
+    await engine.start(spec, "k")
+    assert await engine.deliver("k", "yes")
+    assert [r.text for r in engine.outbox] == ["async yes"]
+    assert await engine.deliver("k", "other") and "k" not in engine  # boom: ends with error
+    assert [str(e) for e in errors] == ["guard broke"]
+    await engine.close()

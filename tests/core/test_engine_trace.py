@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from convo_fsm import KEEP, STOP, Busy, Engine, Message, On, Spec, State, Timeout, VirtualClock
 from convo_fsm.engine import TraceRecord
@@ -97,3 +98,29 @@ async def test_no_trace_means_no_records_and_same_behaviour() -> None:
     assert "k" not in engine
     assert engine.footprint() == {"sessions": 0, "busy": {}, "heap": 2, "waiting": (),
                                   "tasks": 0}
+
+
+async def test_a_tracer_hook_gets_calls_and_restored_sessions_are_traced() -> None:
+    from convo_fsm.engine.tracing import Tracer
+    from convo_fsm.storage import MemoryStore
+
+    class Calls(Tracer):
+        def __init__(self) -> None:
+            self.seen: list[tuple[str, str]] = []
+
+        def step(self, key: str, at: float, session: Any, event: Any, name: str,
+                 source: str | None) -> None:
+            self.seen.append(("step", key))
+
+        def adopt(self, key: str, session: Any) -> None:
+            self.seen.append(("adopt", key))
+
+    store = MemoryStore()
+    first = Engine(clock=VirtualClock(), store=store)
+    await first.start(QUIZ, "k")
+    await first.close()
+    calls = Calls()
+    engine = Engine(clock=VirtualClock(), store=store, trace=calls)
+    await engine.restore([QUIZ])
+    assert calls.seen == [("adopt", "k")]  # no TraceRecord was built: the calls came as such
+    await engine.close()

@@ -51,6 +51,10 @@ def expected_edges(spec: Spec) -> Counter[EdgeTuple]:
     for state in spec.states:
         for t in state.on:
             edges[(state.name, target(state.name, t.target), False, label(t, state.name))] += 1
+        if state.call is not None:
+            for ending, to in state.call.on_end.items():
+                edges[(state.name, target(state.name, to), False,
+                       f"{state.call.spec.name} ends: {ending}")] += 1
         if state.timeout is not None:
             branches = [(w.target, w.guard) for w in state.timeout.when]
             for to, guard in [*branches, (state.timeout.target, None)]:
@@ -70,6 +74,8 @@ def expected_edges(spec: Spec) -> Counter[EdgeTuple]:
 
 def expected_details(state: State) -> list[str]:
     lines = []
+    if state.call is not None:
+        lines.append(f"calls: {state.call.spec.name} ({state.call.timeout} timeout)")
     if state.enter is not None:
         lines.append(f"enter: {name_of(state.enter)}")
     if state.exit is not None:

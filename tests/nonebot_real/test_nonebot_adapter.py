@@ -286,3 +286,42 @@ async def test_the_spec_gets_a_chat_event_around_the_native_event(
     assert (event.text, event.sender, event.group) == ("Ada", "7", str(GROUP))
     assert isinstance(event.native, GroupMessageEvent) and event.native.group_id == GROUP
     await plugin.conv.close()
+
+
+async def test_the_readme_example_bot(app: App) -> None:
+    """examples/nonebot_signup.py's `build`, as README shows it, on a virtual clock."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
+    import nonebot_signup
+    from nonebot.matcher import matchers
+
+    before = {m for ms in matchers.values() for m in ms}
+    clock = VirtualClock()
+    conv = Conversations(clock=clock)
+    nonebot_signup.build(conv)
+    mine = [m for ms in matchers.values() for m in ms if m not in before]
+    try:
+        async def say(event: MessageEvent, *answers: str) -> None:
+            async with app.test_matcher(mine) as ctx:
+                bot = ctx.create_bot(base=Bot, self_id=SELF)
+                ctx.receive_event(bot, event)
+                for text in answers:
+                    ctx.should_call_send(event, text, result=OK)
+
+        await say(private(7, "/signup"), "Your name?")
+        await say(private(7, "Ada"), "Hi Ada! How old are you?")
+        await say(private(7, "old"), "A number, please.")
+        await say(private(8, "hello"), "You said: hello")
+        async with app.test_api() as ctx:
+            ctx.create_bot(base=Bot, self_id=SELF)
+            ctx.should_call_api(*to_user(7, "15 s left to give your age."), result=OK)
+            ctx.should_call_api(*to_user(7, "Saved without an age."), result=OK)
+            await clock.advance(60)
+            await conv.drain()
+        await say(group(7, "/signup"), "Your name?")
+        await say(group(7, "/cancel"), "Cancelled.")
+    finally:
+        for m in mine:
+            m.destroy()
+        await conv.close()

@@ -31,6 +31,10 @@ from convo_fsm.compat.astrbot.core.platform.platform_metadata import PlatformMet
 __all__ = ["AstrMessageEvent"]
 
 Outlet = Callable[["AstrMessageEvent", MessageChain], Any]
+PLATFORM_CLIENTS = {
+    "bot": "a platform client, such as AiocqhttpMessageEvent.bot, the OneBot API",
+    "client": "a platform client, such as a Telegram or Discord client",
+}
 _ids = itertools.count(1)
 
 
@@ -235,6 +239,14 @@ class AstrMessageEvent:
         if self._force_stopped:
             return True
         return self._result is not None and self._result.is_stopped()
+
+    def __getattr__(self, name: str) -> Any:
+        # Platform events' clients (aiocqhttp's `event.bot`, ...): a real chat network.
+        if name in PLATFORM_CLIENTS:
+            from convo_fsm.compat.astrbot.api.star import NotOffered
+
+            raise NotOffered(f"AstrMessageEvent.{name} ({PLATFORM_CLIENTS[name]})")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __repr__(self) -> str:
         return (f"<AstrMessageEvent {self.unified_msg_origin} from {self.get_sender_id()}: "

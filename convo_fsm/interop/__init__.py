@@ -1,0 +1,1 @@
+"""Interop with other state-machine tools (`convo_fsm.interop.transitions`)."""
