@@ -6,6 +6,7 @@ each with AstrBot 4.29.3's behaviour."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import Any
 
 import pytest
@@ -232,11 +233,29 @@ async def test_closing_leaves_no_task_even_with_a_waiter_in_create_task() -> Non
 
             await asyncio.create_task(w(event))
 
-    async with PluginHost() as host:
-        host.load(Bg)
-        assert await host.send("/bg") == []
-        assert len(host.engine) == 1
-    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+    class Boom(Star):
+        @filter.command("boom")
+        async def boom(self, event: AstrMessageEvent) -> None:
+            raise RuntimeError("plugin bug")
+
+    loop = asyncio.get_running_loop()
+    unretrieved: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, ctx: unretrieved.append(ctx))
+    try:
+        async with PluginHost() as host:
+            host.load(Bg)
+            host.load(Boom)
+            assert await host.send("/bg") == []
+            assert len(host.engine) == 1
+            [reply] = await host.send("/boom", sender="bob")
+            assert reply.endswith("boom 时出现异常：plugin bug")
+        assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+        del host
+        gc.collect()
+        await asyncio.sleep(0)
+        assert unretrieved == []  # no "exception was never retrieved" left behind
+    finally:
+        loop.set_exception_handler(None)
 
 
 def test_load_refuses_what_is_not_a_plugin() -> None:
