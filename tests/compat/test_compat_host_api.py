@@ -195,6 +195,31 @@ async def test_what_needs_a_real_astrbot_is_refused_by_name() -> None:
         assert isinstance(host.errors[0], NotOffered)
 
 
+async def test_event_members_plugins_read() -> None:
+    async with PluginHost(admins=["boss"]) as host:
+        seen: dict[str, Any] = {}
+
+        class Peek(Star):
+            @filter.command("peek")
+            async def peek(self, event: AstrMessageEvent) -> Any:
+                seen.update(session=str(event.session), umo=event.unified_msg_origin,
+                            group=event.message_obj.group_id,
+                            sender=event.message_obj.sender.user_id,
+                            self_id=event.get_self_id(), sid=event.get_session_id(),
+                            admin=event.is_admin(), woken=event.is_at_or_wake_command,
+                            platform=event.get_platform_name())
+                event.set_extra("k", 1)
+                seen["extra"] = event.get_extra("k")
+                yield event.plain_result("ok")
+                await self.context.send_message(event.session, MessageChain().message("hey"))
+
+        host.load(Peek)
+        assert await host.send("/peek", sender="boss", group="g9") == ["ok", "hey"]
+        assert seen == {"session": "local:GroupMessage:g9", "umo": "local:GroupMessage:g9",
+                        "group": "g9", "sender": "boss", "self_id": "bot", "sid": "g9",
+                        "admin": True, "woken": True, "platform": "local", "extra": 1}
+
+
 async def test_platform_clients_are_refused_by_name() -> None:
     async with PluginHost() as host:
         event = host.event("x")

@@ -25,6 +25,7 @@ from convo_fsm.compat.astrbot.core.platform.astrbot_message import (
     Group,
     MessageMember,
 )
+from convo_fsm.compat.astrbot.core.platform.message_session import MessageSession
 from convo_fsm.compat.astrbot.core.platform.message_type import MessageType
 from convo_fsm.compat.astrbot.core.platform.platform_metadata import PlatformMetadata
 
@@ -112,6 +113,12 @@ class AstrMessageEvent:
     @property
     def unified_msg_origin(self) -> str:
         return f"{self.platform_meta.id}:{self.get_message_type().value}:{self.session_id}"
+
+    @property
+    def session(self) -> MessageSession:
+        """The chat as a `MessageSession` (`str(event.session)` is unified_msg_origin)."""
+        return MessageSession(str(self.platform_meta.id), self.get_message_type(),
+                              self.session_id)
 
     def get_platform_name(self) -> str:
         return self.platform_meta.name
