@@ -286,3 +286,36 @@ async def test_closing_leaves_no_task_even_with_a_waiter_in_create_task() -> Non
 def test_load_refuses_what_is_not_a_plugin() -> None:
     with pytest.raises(TypeError, match="Star subclass"):
         PluginHost().load(object)  # type: ignore[arg-type]
+
+
+async def test_render_kv_store_data_dir_and_llm_tools() -> None:
+    import json
+    from pathlib import Path
+
+    from convo_fsm.compat.astrbot.api.star import StarTools
+
+    class Card(Star):
+        @filter.llm_tool(name="weather")
+        async def weather(self, event: AstrMessageEvent, city: str) -> str:
+            return "sunny"
+
+        @filter.command("card")
+        async def card(self, event: AstrMessageEvent, who: str) -> Any:
+            count = await self.get_kv_data("count", 0) + 1
+            await self.put_kv_data("count", count)
+            url = await self.html_render("<b>{{ who }}</b>", {"who": who})
+            (StarTools.get_data_dir() / "last.txt").write_text(who)
+            yield event.image_result(url)
+            yield event.plain_result(f"card {count}")
+
+    async with PluginHost() as host:
+        host.load(Card)
+        assert await host.send("/card ann") == ["[Image]", "card 1"]
+        assert await host.send("/card bo") == ["[Image]", "card 2"]
+        image = host.replies()[-2].images[0]
+        rendered = json.loads(Path(image.path).read_text("utf-8"))
+        assert rendered == {"data": {"who": "bo"}, "html": "<b>{{ who }}</b>"}
+        assert (host.root_dir / "data" / "plugin_data" / "Card" / "last.txt").read_text() == "bo"
+        assert host.llm_tools == ["weather"]
+        text_image = await host.plugins[0].text_to_image("hello")
+        assert json.loads(Path(text_image).read_text("utf-8"))["text"] == "hello"
