@@ -605,9 +605,16 @@ def _frames(levels: Sequence[_Level]) -> list[dict[str, Any]]:
 
 
 def _earliest(levels: Sequence[_Level]) -> tuple[float | None, float | None]:
+    """The stack's next deadline and warning. A warning not before that deadline is left
+    for later (it stays in its level): the session's warning always comes before its
+    deadline, as in a single spec."""
     deadlines = [lv.deadline for lv in levels if lv.deadline is not None]
     warnings = [lv.warn_at for lv in levels if lv.warn_at is not None]
-    return (min(deadlines) if deadlines else None), (min(warnings) if warnings else None)
+    deadline = min(deadlines) if deadlines else None
+    warn_at = min(warnings) if warnings else None
+    if warn_at is not None and deadline is not None and warn_at >= deadline:
+        warn_at = None
+    return deadline, warn_at
 
 
 def _view(level: _Level, session: Session) -> Session:
@@ -780,6 +787,18 @@ def _call_step(spec: Spec, session: Session, event: Input | TimerFired | Force |
     if kind is TimerFired:
         assert isinstance(event, TimerFired)
         return _call_timer(spec, session, levels, event, now)
+    if kind is SetDeadline and len(levels) > 1:
+        # A deadline from outside is the innermost level's (the conversation the user is
+        # in); the levels above stop counting theirs, so the session's deadline is exactly
+        # it. Like a Force, it runs no actions: the frames are written at once.
+        assert isinstance(event, SetDeadline)
+        deadline = check_deadline(event.deadline, now)
+        levels = [lv._replace(deadline=None, warn_at=None) for lv in levels[:-1]] + [
+            levels[-1]._replace(deadline=deadline, warn_at=None)]
+        session.data[CALLS_KEY] = _frames(levels)
+        moved = session._replace(deadline=deadline, warn_at=None,
+                                 generation=session.generation + 1, updated=now)
+        return Result(moved, (Arm(deadline, None),))
     # Force and SetDeadline act on the root session; a forced calling state starts its
     # child with no actions run, as a forced entry runs none.
     result = step(spec, session, event, now, True)
@@ -867,6 +886,8 @@ def _fast_child(spec: Spec, session: Session, event: Input, now: float) -> Resul
             deadline = caller[0]
         if caller[1] is not None and (warn_at is None or caller[1] < warn_at):
             warn_at = caller[1]
+        if warn_at is not None and deadline is not None and warn_at >= deadline:
+            warn_at = None  # (as _earliest: a warning always comes before the deadline)
     arm = _new(Arm, (deadline, warn_at))
     action = t.action
     root = _new(Session, (session.key, session.spec, session.state, session.data, deadline,
