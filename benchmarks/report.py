@@ -303,17 +303,22 @@ def frameworks_section(ix: Index) -> list[str]:
                                     for m in ("bare", own, "convo")]
         head += [f"{LABELS[(fw, 'ordinary', own)]} net", "convo_fsm net"]
         rows = []
+        bare_at = [n for n in ix.sizes("memory", fw) if ix.get(fw, "memory", "bare", n)]
         for n in ix.sizes("memory", fw):
             vals = {m: (r["bytes_per_session"] if (r := ix.get(fw, "memory", m, n)) else None)
                     for m in ("bare", own, "convo")}
-            base = vals["bare"]
+            # Net of the bare bot at the same N, or at the largest N it was measured below.
+            below = [b for b in bare_at if b <= n]
+            base_r = ix.get(fw, "memory", "bare", below[-1]) if below else None
+            base = base_r["bytes_per_session"] if base_r else None
             row = [n_fmt(n)] + [g(vals[m]) for m in ("bare", own, "convo")]
             row += [g(None if base is None or vals[m] is None else vals[m] - base)  # type: ignore[operator]
                     for m in (own, "convo")]
             rows.append(row)
         out += ["Memory per waiting user (tracemalloc, bytes kept after N `/start` messages "
                 "were handled and dropped; *net* subtracts what the bare bot keeps per user "
-                "who sent a command):", "", *table(head, rows)]
+                "who sent a command, at the same N or the largest N below it where the bare "
+                "bot was measured):", "", *table(head, rows)]
     return out
 
 
@@ -342,10 +347,12 @@ def write(run: dict[str, Any], out: Path) -> None:
         "median over repetitions and (min–max). One `gc.collect()` after set-up settles its "
         "garbage; GC then runs as each system leaves it (on).",
         "- Ratios are peer / convo_fsm: how many times more time the peer needs.",
-        *(f"- Jobs of a later run merged in (their earlier results replaced): `{mr['command']}`"
-          f", started {mr['started']}, {mr.get('duration_s', 0) / 60:.1f} minutes, "
-          f"{mr['jobs']} jobs; commit {mr['machine'].get('commit', '?')}; load average before"
-          f" / after {mr['machine'].get('load_before')} / {mr.get('load_after', '?')}."
+        *(f"- Jobs of a later run merged in (their earlier results replaced; every ratio is "
+          f"between jobs of one run): `{mr['command']}`, started {mr['started']}, "
+          f"{mr.get('duration_s', 0) / 60:.1f} minutes, {mr['jobs']} jobs, on "
+          f"{mr['machine'].get('cpu', '?')}, {mr['machine'].get('cores', '?')} cores; commit "
+          f"{mr['machine'].get('commit', '?')}; load average before / after "
+          f"{mr['machine'].get('load_before')} / {mr.get('load_after', '?')}."
           for mr in run.get("merged", ())),
         "",
         "## Targets",
@@ -423,10 +430,6 @@ def write(run: dict[str, Any], out: Path) -> None:
         "![step](step.png)",
         "",
     ]
-    fw = frameworks_section(ix)
-    if fw:
-        lines += ["## 8. Inside bot frameworks: their own conversation tools and convo_fsm's "
-                  "adapters", "", *fw]
     stores = out / "storage.md"
     if stores.exists():  # written by benchmarks.storage_bench --out (a separate command)
         lines += ["## 7. Stores and Redis workers", "",
@@ -435,6 +438,10 @@ def write(run: dict[str, Any], out: Path) -> None:
                   "on one redis-server (lock, inbox and compare-and-set per event).", "",
                   stores.read_text(encoding="utf-8").rstrip(), ""]
     lines += astrbot_plugins_section(out)
+    fw = frameworks_section(ix)
+    if fw:
+        lines += ["## 8. Inside bot frameworks: their own conversation tools and convo_fsm's "
+                  "adapters", "", *fw]
     if ix.errors:
         lines += ["## Jobs that failed", ""]
         lines += [f"- `{e['job']['module']} {e['job']['workload']} {e['job']['mode']} "
