@@ -69,15 +69,19 @@ async def test_data_dir_is_the_hosts_and_scores_are_written_there() -> None:
     assert not root.exists()  # the host's own temporary root is removed on close
 
 
-async def test_a_copy_with_imports_rewritten_loads_too(tmp_path: Path) -> None:
-    copy = tmp_path / "menu_copy"
-    shutil.copytree(PLUGINS / "menu_demo", copy)
+@pytest.mark.parametrize("name", PATTERNS)
+async def test_a_copy_with_imports_rewritten_gives_the_same_transcript(
+        name: str, tmp_path: Path) -> None:
+    copy = tmp_path / name
+    shutil.copytree(PLUGINS / name, copy)
     main = copy / "main.py"
-    main.write_text(main.read_text().replace("from astrbot.", "from convo_fsm.compat.astrbot."))
-    assert "from astrbot." not in main.read_text()
-    async with PluginHost() as host:
+    main.write_text(main.read_text().replace("from astrbot.", "from convo_fsm.compat.astrbot.")
+                    .replace("import astrbot.", "import convo_fsm.compat.astrbot."))
+    assert "astrbot." not in main.read_text().replace("convo_fsm.compat.astrbot.", "")
+    async with PluginHost(admins=transcript(name).get("admins", ())) as host:
         host.load_folder(copy)
-        await walk(host, "menu_demo")
+        await walk(host, name)
+        assert host.errors == []
 
 
 async def test_a_module_the_compat_tree_lacks_is_named(tmp_path: Path) -> None:
