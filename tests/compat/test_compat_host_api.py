@@ -181,6 +181,22 @@ async def test_scripted_llm_and_the_error_naming_the_call_without_one() -> None:
         assert not host.plugins[0].context.get_using_provider()
 
 
+async def test_a_handler_yielding_request_llm_gets_the_scripted_answer() -> None:
+    class Chat(Star):
+        @filter.command("talk")
+        async def talk(self, event: AstrMessageEvent, text: str) -> Any:
+            yield event.request_llm(prompt=text, system_prompt="be brief")
+
+    async with PluginHost(llm=["first", "second"]) as host:
+        host.load(Chat)
+        assert await host.send("/talk hi") == ["first"]
+        assert await host.send("/talk again", sender="bo") == ["second"]
+        request = host.llm.requests[0]  # type: ignore[union-attr]
+        assert (request.prompt, request.system_prompt) == ("hi", "be brief")
+        [error] = await host.send("/talk more")  # the script has run out: named
+        assert "no answer left for 'more'" in error
+
+
 async def test_what_needs_a_real_astrbot_is_refused_by_name() -> None:
     class Db(Star):
         @filter.command("db")
