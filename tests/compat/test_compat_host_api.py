@@ -335,3 +335,30 @@ async def test_render_kv_store_data_dir_and_llm_tools() -> None:
         assert host.llm_tools == ["weather"]
         text_image = await host.plugins[0].text_to_image("hello")
         assert json.loads(Path(text_image).read_text("utf-8"))["text"] == "hello"
+
+
+def test_components_and_chains_behave_as_astrbots() -> None:
+    import base64
+    import copy
+
+    from convo_fsm.compat.astrbot.api.event import MessageEventResult
+
+    img = Comp.Image.fromBytes(b"\x89PNG")
+    assert img.file == "base64://" + base64.b64encode(b"\x89PNG").decode()
+    local = Comp.Image.fromFileSystem("/tmp/x.png")
+    assert local.file == "file:///tmp/x.png" and local.path == "/tmp/x.png"
+    with pytest.raises(ValueError, match="not a valid url"):
+        Comp.Image.fromURL("ftp://x")
+    video, record = Comp.Video.fromURL("https://v.example/a.mp4"), Comp.Record(file="a.wav")
+    reply = Comp.Reply(id="9", sender_id="bot")
+    chain = [Comp.Plain("hi "), Comp.At(qq="7", name="ann"), img, video, record, reply,
+             Comp.File(name="a.txt", file="/tmp/a.txt")]
+    assert copy.deepcopy(chain) == chain and copy.deepcopy(chain)[0] is not chain[0]
+    assert Comp.render_chain(chain) == "hi @ann [Image][Video][Record][File a.txt]"
+    result = MessageEventResult().message("a").at("bo", 8).message("b").url_image(
+        "https://i.example/c.png")
+    assert result.get_plain_text() == "a b"
+    assert result.get_plain_text(with_other_comps_mark=True) == "a [At] b [Image]"
+    assert [c.toDict()["type"] for c in result.chain] == ["plain", "at", "plain", "image"]
+    with pytest.raises(TypeError, match="needs qq"):
+        Comp.At(name="nobody")
