@@ -258,7 +258,7 @@ async def test_replies_keep_components_and_an_at_of_the_bot_wakes_a_group() -> N
         woke = host.event("pic", "ann", "g", components=[Comp.At(qq="bot"), Comp.Plain("pic")])
         assert await host.deliver(woke) == ["[Image]", "@you  here"]
         first, second = host.replies("ann")
-        assert first.images[0].url == "https://img.example.org/cat.png"
+        assert first.images[0].file == "https://img.example.org/cat.png"
         assert isinstance(second.chain[0], Comp.At)
 
 
@@ -359,6 +359,7 @@ def test_components_and_chains_behave_as_astrbots() -> None:
         "https://i.example/c.png")
     assert result.get_plain_text() == "a b"
     assert result.get_plain_text(with_other_comps_mark=True) == "a [At] b [Image]"
-    assert [c.toDict()["type"] for c in result.chain] == ["plain", "at", "plain", "image"]
-    with pytest.raises(TypeError, match="needs qq"):
+    assert [c.toDict()["type"] for c in result.chain] == ["text", "at", "text", "image"]
+    assert result.chain[1].toDict() == {"type": "at", "data": {"qq": "8"}}
+    with pytest.raises(ValueError, match="needs qq"):
         Comp.At(name="nobody")

@@ -53,7 +53,7 @@ async def test_quiz_replies_carry_components_and_the_config_comes_from_the_schem
         await host.send("/quiz math", sender="ann")
         [reply] = host.replies("ann")
         assert [type(c).__name__ for c in reply.chain] == ["Plain", "Image"]
-        assert reply.images[0].url == "https://img.example.org/quiz/math/1.png"
+        assert reply.images[0].file == "https://img.example.org/quiz/math/1.png"
         assert await host.advance(5.5) == ["Time's up!"]
         assert host.metadata[0].name == "quiz_demo"
 
@@ -112,4 +112,4 @@ async def test_readme_plugin_host_example() -> None:
         assert await host.send("tokyo", sender="bob", group="g1") == []
         assert await host.advance(6) == ["Time's up!"]
         reply = host.replies("alice")[0]
-        assert reply.images[0].url.endswith("/capitals/1.png")
+        assert reply.images[0].file.endswith("/capitals/1.png")
