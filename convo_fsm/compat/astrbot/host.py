@@ -44,13 +44,19 @@ from typing import Any
 from convo_fsm.clock import Clock, VirtualClock
 from convo_fsm.compat.astrbot import context as host_context
 from convo_fsm.compat.astrbot.api.event.filter import RegisteringCommandable
-from convo_fsm.compat.astrbot.api.provider import Provider, ScriptedProvider
+from convo_fsm.compat.astrbot.api.provider import (
+    LLMUnavailable,
+    Provider,
+    ProviderRequest,
+    ScriptedProvider,
+)
 from convo_fsm.compat.astrbot.api.star import Context, Star
 from convo_fsm.compat.astrbot.core.config.astrbot_config import AstrBotConfig
 from convo_fsm.compat.astrbot.core.message import components as Comp
 from convo_fsm.compat.astrbot.core.message.message_event_result import (
     MessageChain,
     MessageEventResult,
+    ResultContentType,
 )
 from convo_fsm.compat.astrbot.core.platform.astr_message_event import AstrMessageEvent
 from convo_fsm.compat.astrbot.core.star.filter.command_group import CommandGroupFilter
@@ -523,7 +529,9 @@ class PluginHost:
                 result = bound.md.handler(bound.star, event, **params)
                 if inspect.isasyncgen(result):
                     async for item in result:
-                        if isinstance(item, MessageEventResult):
+                        if isinstance(item, ProviderRequest):
+                            await self._llm_request(event, item)
+                        elif isinstance(item, MessageEventResult):
                             event.set_result(item)
                         if event.is_stopped():  # AstrBot's scheduler: nothing more runs
                             await result.aclose()
@@ -546,6 +554,21 @@ class PluginHost:
                         plugin=bound.plugin.name, handler=bound.md.handler_name, error=exc)))
                     await self._respond(event)
                 event.stop_event()
+
+    async def _llm_request(self, event: AstrMessageEvent, request: ProviderRequest) -> None:
+        """A handler yielded `event.request_llm(...)`: the scripted LLM answers and the
+        answer is the event's result (AstrBot's agent stage, minus tools and history)."""
+        if self.llm is None:
+            raise LLMUnavailable("event.request_llm(): no LLM provider in this PluginHost; "
+                                 "give one with PluginHost(llm=[...answers]) or "
+                                 "PluginHost(llm=lambda request: ...)")
+        answer = await self.llm.text_chat(prompt=request.prompt,
+                                          session_id=event.unified_msg_origin,
+                                          image_urls=request.image_urls,
+                                          contexts=request.contexts,
+                                          system_prompt=request.system_prompt)
+        event.set_result(MessageEventResult().message(answer.completion_text)
+                         .set_result_content_type(ResultContentType.LLM_RESULT))
 
     async def _respond(self, event: AstrMessageEvent) -> None:
         result = event.get_result()
