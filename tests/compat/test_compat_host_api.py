@@ -363,3 +363,27 @@ def test_components_and_chains_behave_as_astrbots() -> None:
     assert result.chain[1].toDict() == {"type": "at", "data": {"qq": "8"}}
     with pytest.raises(ValueError, match="needs qq"):
         Comp.At(name="nobody")
+
+
+async def test_a_plugins_hourly_background_job_does_not_hold_up_sends() -> None:
+    ticks: list[int] = []
+
+    class Daily(Star):
+        async def initialize(self) -> None:
+            async def job() -> None:
+                while True:
+                    await asyncio.sleep(3600)  # real time: a daily push, say
+                    ticks.append(1)
+
+            self.context.register_task(job(), "daily push")
+
+        @filter.command("ping")
+        async def ping(self, event: AstrMessageEvent) -> Any:
+            yield event.plain_result("pong")
+
+    async with PluginHost() as host:
+        host.load(Daily)
+        # Waiting for the job's hour would stall this send (pytest's timeout would fail it).
+        assert await host.send("/ping") == ["pong"]
+        assert ticks == [] and len(host._tasks) == 1  # the job, still waiting
+    assert ticks == []

@@ -160,6 +160,7 @@ class PluginHost:
     `Provider`). `default_key`: what `DefaultSessionFilter` keys by ("sender" or AstrBot's
     "origin"). `root_dir`: AstrBot's root (its `data/` holds plugin data; a temporary
     folder, removed on close, unless given). `bot_config`: overrides of the bot's config.
+    `real_wait`: how long `send` waits for a plugin's real-time sleep (see `_settle`).
     The clock is virtual unless given.
     """
 
@@ -167,11 +168,12 @@ class PluginHost:
                  wake_prefix: Iterable[str] = ("/",), llm: Any = None,
                  default_key: str = "sender", root_dir: str | Path | None = None,
                  bot_config: dict[str, Any] | None = None, platform: str = "local",
-                 self_id: str = "bot") -> None:
+                 self_id: str = "bot", real_wait: float = 1.0) -> None:
         self.clock: Clock = VirtualClock() if clock is None else clock
         self.runtime = Runtime(clock=self.clock, send=self._spec_reply, default_key=default_key)
         self.platform = platform
         self.self_id = self_id
+        self.real_wait = real_wait
         self.bot_config = AstrBotConfig(default_config={
             "wake_prefix": list(wake_prefix),
             "admins_id": [str(a) for a in admins],
@@ -628,10 +630,12 @@ class PluginHost:
                 if not self._active:
                     return
                 if not ready:
-                    due = [h.when() for h in scheduled or () if not h.cancelled()]
+                    now = loop.time()
+                    due = [h.when() for h in scheduled or ()
+                           if not h.cancelled() and h.when() <= now + self.real_wait]
                     if not due:
-                        return  # quiescent: the rest waits for messages or virtual time
-                    timeout = max(0.0, min(due) - loop.time()) + 0.001
+                        return  # quiescent: the rest waits for messages or (virtual) time
+                    timeout = max(0.0, min(due) - now) + 0.001
             self._changed = loop.create_future()
             await asyncio.wait([*self._active, self._changed], timeout=timeout,
                                return_when=asyncio.FIRST_COMPLETED)
