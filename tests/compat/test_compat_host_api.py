@@ -377,13 +377,22 @@ async def test_a_plugins_hourly_background_job_does_not_hold_up_sends() -> None:
 
             self.context.register_task(job(), "daily push")
 
-        @filter.command("ping")
-        async def ping(self, event: AstrMessageEvent) -> Any:
-            yield event.plain_result("pong")
+        @filter.command("wait")
+        async def wait(self, event: AstrMessageEvent) -> Any:
+            from convo_fsm.compat.astrbot.core.utils.session_waiter import session_waiter
+
+            async def answer(controller: Any, ev: AstrMessageEvent) -> None:
+                controller.stop()
+
+            yield event.plain_result("waiting")
+            await asyncio.create_task(session_waiter(timeout=60)(answer)(event))
+            yield event.plain_result("answered")
 
     async with PluginHost() as host:
         host.load(Daily)
-        # Waiting for the job's hour would stall this send (pytest's timeout would fail it).
-        assert await host.send("/ping") == ["pong"]
+        # The handler waits in its own task (the host is not told); the job's hour must
+        # not be waited for (that would stall this send until pytest's timeout).
+        assert await host.send("/wait") == ["waiting"]
+        assert await host.send("yes") == ["answered"]
         assert ticks == [] and len(host._tasks) == 1  # the job, still waiting
     assert ticks == []
