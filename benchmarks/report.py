@@ -41,7 +41,7 @@ LABELS.update({
     ("nonebot", "ordinary", "convo"): "convo_fsm via NoneBot adapter",
 })
 FRAMEWORKS = {"aiogram": "fsm", "nonebot": "got"}
-"""Bot frameworks measured in section 8 (system -> its own conversation tool's mode)."""
+"""Bot frameworks measured in section 10 (system -> its own conversation tool's mode)."""
 PLOTS = ("deliver.png", "ordinary.png", "step.png", "memory.png", "lifecycle.png")
 
 
@@ -63,7 +63,7 @@ class Index:
                        and (k[0] == system if system else k[0] not in FRAMEWORKS)})
 
     def series(self, workload: str, system: str | None = None) -> list[tuple[str, str, str]]:
-        """The (system, workload, mode) series measured; the frameworks' (section 8) only
+        """The (system, workload, mode) series measured; the frameworks' (section 10) only
         when `system` names one."""
         seen = {(k[0], k[1], k[2]) for k in self.ok if k[1] == workload
                 and (k[0] == system if system else k[0] not in FRAMEWORKS)}
@@ -264,7 +264,7 @@ def targets(ix: Index) -> list[str]:
 
 
 def frameworks_section(ix: Index) -> list[str]:
-    """Section 8: each bot framework's own conversation tool next to convo_fsm's adapter."""
+    """Section 10: each bot framework's own conversation tool next to convo_fsm's adapter."""
     out: list[str] = []
     intro = {
         "aiogram": (
@@ -437,10 +437,13 @@ def write(run: dict[str, Any], out: Path) -> None:
                   "committed inside the event's latency), and 1 and 2 `RedisWorker` processes "
                   "on one redis-server (lock, inbox and compare-and-set per event).", "",
                   stores.read_text(encoding="utf-8").rstrip(), ""]
+    admin = out / "admin.md"
+    if admin.exists():  # section 8, written by benchmarks.admin_bench (a separate command)
+        lines += [admin.read_text(encoding="utf-8").rstrip(), ""]
     lines += astrbot_plugins_section(out)
     fw = frameworks_section(ix)
     if fw:
-        lines += ["## 8. Inside bot frameworks: their own conversation tools and convo_fsm's "
+        lines += ["## 10. Inside bot frameworks: their own conversation tools and convo_fsm's "
                   "adapters", "", *fw]
     if ix.errors:
         lines += ["## Jobs that failed", ""]

@@ -780,8 +780,20 @@ def _call_step(spec: Spec, session: Session, event: Input | TimerFired | Force |
     if kind is TimerFired:
         assert isinstance(event, TimerFired)
         return _call_timer(spec, session, levels, event, now)
-    # Force and SetDeadline act on the root session; a forced calling state starts its
-    # child with no actions run, as a forced entry runs none.
+    if kind is SetDeadline and len(levels) > 1:
+        # A deadline set from outside is the running conversation's: the innermost level's
+        # (its warning dropped); the session's timers are again the earliest of the stack's,
+        # so a level's own older deadline can never come back after it.
+        deadline = check_deadline(event.deadline, now)  # type: ignore[union-attr]
+        levels[-1] = levels[-1]._replace(deadline=deadline, warn_at=None)
+        session.data[CALLS_KEY] = _frames(levels)  # (written at once, as Force does)
+        first, warn = _earliest(levels)
+        moved = _new(Session, (session.key, session.spec, session.state, session.data,
+                               first, warn, session.generation + 1, session.history,
+                               session.started, now, session.id))
+        return _new(Result, (moved, (_new(Arm, (first, warn)),), True))
+    # Force (and SetDeadline with no child running) act on the root session; a forced
+    # calling state starts its child with no actions run, as a forced entry runs none.
     result = step(spec, session, event, now, True)
     work = _Settle(session, [_Level(spec, result.session.state, session.data,
                                     result.session.deadline, result.session.warn_at)], now)

@@ -69,5 +69,5 @@ def test_framework_jobs_are_in_the_run_and_reported(tmp_path: Path) -> None:
            "results": results}
     report.write(run, tmp_path)
     text = (tmp_path / "RESULTS.md").read_text()
-    assert "## 8. Inside bot frameworks" in text
+    assert "## 10. Inside bot frameworks" in text
     assert "aiogram adapter: an ordinary message within 1.5x of aiogram's bare dispatch" in text
