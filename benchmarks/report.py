@@ -40,7 +40,14 @@ LABELS.update({
     ("nonebot", "ordinary", "got"): "NoneBot got",
     ("nonebot", "ordinary", "convo"): "convo_fsm via NoneBot adapter",
 })
-FRAMEWORKS = {"aiogram": "fsm", "nonebot": "got"}
+LABELS.update({
+    ("ptb-app", "deliver", "conv"): "PTB ConversationHandler",
+    ("ptb-app", "deliver", "convo"): "convo_fsm via PTB adapter",
+    ("ptb-app", "ordinary", "bare"): "PTB bare dispatch",
+    ("ptb-app", "ordinary", "conv"): "PTB ConversationHandler",
+    ("ptb-app", "ordinary", "convo"): "convo_fsm via PTB adapter",
+})
+FRAMEWORKS = {"aiogram": "fsm", "nonebot": "got", "ptb-app": "conv"}
 """Bot frameworks measured in section 10 (system -> its own conversation tool's mode)."""
 PLOTS = ("deliver.png", "ordinary.png", "step.png", "memory.png", "lifecycle.png")
 
@@ -248,7 +255,7 @@ def targets(ix: Index) -> list[str]:
         add("100k timeouts all fired within 1 s of their deadline",
             f"{g(lc['expire_lag_s']['median'])} s", lc["expire_lag_s"]["median"] < 1)
     for fw, own in FRAMEWORKS.items():
-        name = {"aiogram": "aiogram", "nonebot": "NoneBot"}[fw]
+        name = {"aiogram": "aiogram", "nonebot": "NoneBot", "ptb-app": "PTB"}[fw]
         both = [(n, c, b) for n in ix.sizes("ordinary", fw)
                 if (c := ix.us(fw, "ordinary", "convo", n)) and (b := ix.us(fw, "ordinary", "bare",
                                                                              n))]
@@ -285,6 +292,15 @@ def frameworks_section(ix: Index) -> list[str]:
             "minutes). convo_fsm: one event preprocessor for all sessions. Bare dispatch: the "
             "same bot without conversations (an `on_command(\"start\")` that does nothing and "
             "the catch-all matcher)."),
+        "ptb-app": (
+            "### python-telegram-bot",
+            "Updates through `Application.process_update` (every handler group in order), in "
+            "this interpreter (section 1's PTB runs in the AstrBot venv). PTB's "
+            "`ConversationHandler`: `/start` enters WAITING, a text handler returns WAITING "
+            "again, `conversation_timeout=60` (a job queue job rescheduled per update). "
+            "convo_fsm: `Conversations(app)`, its routing handler in group -1. Bare dispatch: "
+            "the same bot without conversations (a `/start` `CommandHandler` that does "
+            "nothing, and the catch-all handler)."),
     }
     for fw, own in FRAMEWORKS.items():
         if not ix.sizes("deliver", fw) and not ix.sizes("ordinary", fw):
