@@ -231,8 +231,10 @@ def main() -> None:
                 capture_output=True, text=True, check=True)
             line = next(x for x in run.stdout.splitlines() if x.startswith("RESULT "))
             results.setdefault(n, {})[system] = json.loads(line[len("RESULT "):])
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     text = (f"{table(results)}\n\nPython {platform.python_version()}, AstrBot 4.29.3, "
-            f"{os.cpu_count()} CPUs; {args.events} events x {args.reps} runs (median); "
+            f"{os.cpu_count()} CPUs (load average {load:.1f} at the end); "
+            f"{args.events} events x {args.reps} runs (median); "
             f"command: `{Path(sys.executable).name} -m benchmarks.astrbot_bench "
             f"{' '.join(sys.argv[1:])}`.\n")
     print(text)

@@ -736,8 +736,25 @@ class _Settle:
                      "stop", self.now, True)
         self.apply(k - 1, result, False)
 
+    def due_warnings(self) -> None:
+        """A level's warning whose time has come by the end of this step (a calling level's
+        running one, met by its child's new timers) is sent in this step, not armed in the
+        past."""
+        while self.end is None:
+            _, warn_at = _earliest(self.levels)
+            if warn_at is None or warn_at > self.now:
+                return
+            k = next(i for i, lv in enumerate(self.levels) if lv.warn_at == warn_at)
+            level = self.levels[k] = self.levels[k]._replace(warn_at=None)
+            timeout = level.spec.by_name[level.state].timeout
+            warn = None if timeout is None else timeout.warn
+            if warn is not None and self.actions:
+                self.runs.append(Run(warn if k == 0 else _in_level(
+                    warn, _view(level, self.session)), "warn"))
+
     def result(self, spec: Spec, handled: bool = True) -> Result:
         session = self.session
+        self.due_warnings()
         deadline, warn_at = _earliest(self.levels)
         root = self.root
         state = self.levels[0].state
@@ -788,19 +805,19 @@ def _call_step(spec: Spec, session: Session, event: Input | TimerFired | Force |
         assert isinstance(event, TimerFired)
         return _call_timer(spec, session, levels, event, now)
     if kind is SetDeadline and len(levels) > 1:
-        # A deadline from outside is the innermost level's (the conversation the user is
-        # in); the levels above stop counting theirs, so the session's deadline is exactly
-        # it. Like a Force, it runs no actions: the frames are written at once.
-        assert isinstance(event, SetDeadline)
-        deadline = check_deadline(event.deadline, now)
-        levels = [lv._replace(deadline=None, warn_at=None) for lv in levels[:-1]] + [
-            levels[-1]._replace(deadline=deadline, warn_at=None)]
-        session.data[CALLS_KEY] = _frames(levels)
-        moved = session._replace(deadline=deadline, warn_at=None,
-                                 generation=session.generation + 1, updated=now)
-        return Result(moved, (Arm(deadline, None),))
-    # Force and SetDeadline act on the root session; a forced calling state starts its
-    # child with no actions run, as a forced entry runs none.
+        # A deadline set from outside is the running conversation's: the innermost level's
+        # (its warning dropped); the session's timers are again the earliest of the stack's,
+        # so a level's own older deadline can never come back after it.
+        deadline = check_deadline(event.deadline, now)  # type: ignore[union-attr]
+        levels[-1] = levels[-1]._replace(deadline=deadline, warn_at=None)
+        session.data[CALLS_KEY] = _frames(levels)  # (written at once, as Force does)
+        first, warn = _earliest(levels)
+        moved = _new(Session, (session.key, session.spec, session.state, session.data,
+                               first, warn, session.generation + 1, session.history,
+                               session.started, now, session.id))
+        return _new(Result, (moved, (_new(Arm, (first, warn)),), True))
+    # Force (and SetDeadline with no child running) act on the root session; a forced
+    # calling state starts its child with no actions run, as a forced entry runs none.
     result = step(spec, session, event, now, True)
     work = _Settle(session, [_Level(spec, result.session.state, session.data,
                                     result.session.deadline, result.session.warn_at)], now)
@@ -995,6 +1012,12 @@ def _call_timer(spec: Spec, session: Session, levels: list[_Level], event: Timer
         if warn is not None:
             view = _view(work.levels[k], session)
             work.runs.append(Run(warn if k == 0 else _in_level(warn, view), "warn"))
+        next_deadline, next_warning = _earliest(work.levels)
+        if next_warning is None and next_deadline == deadline:
+            # As a single spec's warning: the deadline stands (same generation, no Arm).
+            frames = _frames(work.levels)
+            effects: list[Effect] = [Run(_write_frames(frames), "action"), *work.runs]
+            return Result(session._replace(warn_at=None, updated=now), tuple(effects))
         return work.result(spec)
     k = next((i for i, lv in enumerate(levels) if lv.deadline is not None
               and lv.deadline == deadline), None)

@@ -36,18 +36,28 @@ from aiogram import Bot, Dispatcher, Router
 from aiogram.filters import Command
 from aiogram.types import Message
 
-from convo_fsm.adapters._chat import PER, Address, ChatAdapter, ChatEvent, address, by_user
+from convo_fsm.adapters._chat import (
+    PER,
+    Address,
+    ChatAdapter,
+    ChatEvent,
+    address,
+    by_user,
+    without_mention,
+)
 from convo_fsm.context import Reply
 from convo_fsm.session import Session
 from convo_fsm.spec import Spec
 
-__all__ = ["PER", "Address", "ChatEvent", "Conversations", "address", "by_user", "event_of"]
+__all__ = ["PER", "Address", "ChatEvent", "Conversations", "address", "by_user", "event_of",
+           "ids"]
 
 PLATFORM = "telegram"
 
 
-def event_of(message: Message, platform: str = PLATFORM) -> ChatEvent | None:
-    """The `ChatEvent` of an aiogram message (None when it has no sender: a channel post)."""
+def ids(message: Message) -> tuple[str, str | None] | None:
+    """(sender, group) of an aiogram message: group None in a private chat; None when it has
+    no sender (a channel post)."""
     user = message.from_user
     if user is not None:
         sender = user.id
@@ -56,9 +66,18 @@ def event_of(message: Message, platform: str = PLATFORM) -> ChatEvent | None:
     else:
         return None
     chat = message.chat
-    group = None if chat.type == "private" else str(chat.id)
+    return str(sender), None if chat.type == "private" else str(chat.id)
+
+
+def event_of(message: Message, platform: str = PLATFORM,
+             username: str | None = None) -> ChatEvent | None:
+    """The `ChatEvent` of an aiogram message (None when it has no sender: a channel post).
+    `username` (the bot's) is taken off commands: `/exit@my_bot` is `/exit`."""
+    who = ids(message)
+    if who is None:
+        return None
     text = message.text if message.text is not None else (message.caption or "")
-    return ChatEvent(text, str(sender), group, platform, message)
+    return ChatEvent(without_mention(text, username), who[0], who[1], platform, message)
 
 
 class Conversations(ChatAdapter):
@@ -99,11 +118,14 @@ class Conversations(ChatAdapter):
                          message: Any, data: dict[str, Any]) -> Any:
         """An outer middleware for `router.message`: sessions first, then `handler`."""
         if len(self.engine) and isinstance(message, Message):
-            if self.bot is None:
-                self.bot = data.get("bot")
-            event = event_of(message, self.platform)
-            if event is not None and await self.route(event):
-                return None  # consumed: handled, no other handler sees it
+            who = ids(message)
+            if who is not None and self.wants(self.platform, *who):
+                bot = data.get("bot")
+                if self.bot is None:
+                    self.bot = bot
+                event = event_of(message, self.platform, await self._username(bot, message))
+                if event is not None and await self.route(event):
+                    return None  # consumed: handled, no other handler sees it
         return await handler(message, data)
 
     def command(self, name: str, spec: Spec, *, per: str = "member",
@@ -132,10 +154,19 @@ class Conversations(ChatAdapter):
         key already has a live session (`busy_text` is sent) or the message has no sender."""
         if self.bot is None:
             self.bot = message.bot
-        event = event_of(message, self.platform)
+        event = event_of(message, self.platform, await self._username(message.bot, message))
         if event is None:
             return None
         return await self.start_event(spec, event, per=per, data=data, replace=replace)
+
+    @staticmethod
+    async def _username(bot: Bot | None, message: Message) -> str | None:
+        """The bot's username, asked of Telegram (`bot.me()`, once per bot) only when a
+        command names a bot."""
+        text = message.text
+        if bot is None or not text or text[0] != "/" or "@" not in text.split(" ", 1)[0]:
+            return None
+        return (await bot.me()).username
 
     async def send_reply(self, reply: Reply, to: Address) -> None:
         native = reply.event.native if isinstance(reply.event, ChatEvent) else None

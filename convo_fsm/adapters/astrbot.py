@@ -20,10 +20,11 @@ AstrBot's per-chat key), a message queued for a session that ends first goes bac
 the pipeline (AstrBot swallowed it), a timeout or stop cancels a handler still running,
 and a second waiter on a live key is refused with `WaiterExists` unless `replace=True`.
 
-Zero-change mode: `install()` (or the bundled plugin `convo_fsm/adapters/astrbot_plugin`,
-loaded before the others) puts these names into `astrbot.core.utils.session_waiter`
-itself, so plugins imported *after* it use convo_fsm without any change. It cannot reach
-plugins (or AstrBot's built-in stars) that imported the names before it ran.
+Zero-change mode: `install()` (what the plugin `write_zero_change_plugin(data/plugins)`
+writes calls) puts these names into `astrbot.core.utils.session_waiter` itself, so plugins
+imported after it use convo_fsm without any change, and rebinds the names in plugin
+modules imported before it. It leaves AstrBot's own modules (its built-in stars) and
+waiters already running on AstrBot's waiter alone (they coexist).
 
 Real `AstrMessageEvent`s are used as they are: waiter handlers get the real event and
 answer with `event.send(...)`; convo_fsm specs (`spec_command`, `start_spec`) see it
@@ -34,8 +35,10 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from astrbot.api.event import filter as astrbot_filter
@@ -83,10 +86,16 @@ __all__ = [
     "set_default_runtime",
     "spec_command",
     "start_spec",
+    "write_zero_change_plugin",
 ]
 
 # AstrBot's filter classes key sessions as well as ours do: accept them as filters.
 SessionFilter.register(astrbot_session_waiter.SessionFilter)
+
+# AstrBot's own objects, as imported before any install() replaced one.
+_ASTRBOT_ORIGINALS: dict[str, Any] = {
+    n: getattr(astrbot_session_waiter, n)
+    for n in ("session_waiter", "SessionController", "SessionWaiter", "DefaultSessionFilter")}
 
 ROUTE_PRIORITY = sys.maxsize
 """The listener's priority: before every other handler."""
@@ -109,7 +118,10 @@ class _Router(astrbot_session_waiter.SessionFilter):  # type: ignore[misc]
         except Exception:
             logger.exception("convo_fsm routing failed on %r", event)
             return _NO_ROUTE
-        return ROUTER_ID if key is not None else _NO_ROUTE
+        if key is None:
+            return _NO_ROUTE
+        event._convo_fsm_route = key  # the handler delivers there: no second routing
+        return ROUTER_ID
 
 
 class _Never:
@@ -152,7 +164,14 @@ class _RouterSession:
         self._lock = _NoLock()
 
     async def handler(self, controller: Any, event: Any) -> None:
-        if not await default_runtime().dispatch(event):
+        runtime = default_runtime()
+        key = getattr(event, "_convo_fsm_route", None)
+        if key is not None:
+            del event._convo_fsm_route
+            taken = await runtime.engine.deliver(key, EventView(event))
+        else:
+            taken = await runtime.dispatch(event)
+        if not taken:
             _hand_back(event)
 
 
@@ -190,7 +209,12 @@ def configure(*, default_key: str | None = None) -> None:
         set_default_options(default_key=default_key)
 
 
-_ZERO_CHANGE = ("session_waiter", "SessionController", "SessionWaiter", "DefaultSessionFilter")
+_ZERO_CHANGE = ("session_waiter",)
+"""What install() replaces in `astrbot.core.utils.session_waiter` itself: AstrBot's own
+functions look the module's other names up when they run (its waiter builds
+`DefaultSessionFilter()`, `SessionWaiter(...)`, `SessionController()`), so those stay."""
+_REBOUND = ("session_waiter", "SessionController", "SessionWaiter", "DefaultSessionFilter")
+"""What install() rebinds in plugin modules already imported."""
 
 
 class _MirrorEntry:
@@ -224,18 +248,60 @@ class _AstrBotSessions:
         return _MirrorEntry(runtime, waiter)
 
 
-def install() -> None:
-    """Zero-change mode: put convo_fsm's `session_waiter`, `SessionController`,
-    `SessionWaiter` and `DefaultSessionFilter` into `astrbot.core.utils.session_waiter`,
-    so plugins imported after this use convo_fsm unchanged. AstrBot's `USER_SESSIONS` and
-    `FILTERS` stay its own objects (its pipeline holds them); convo_fsm's live waiters are
-    listed in that `USER_SESSIONS` too, so a plugin reaching into it finds them and can
-    `session_controller.stop()` them. `SessionFilter` stays AstrBot's class (its
-    subclasses are accepted)."""
+def install(*, rebind_loaded: bool = True) -> None:
+    """Zero-change mode. `astrbot.core.utils.session_waiter.session_waiter` becomes
+    convo_fsm's, so plugins imported after this run their waiters on convo_fsm
+    unchanged; with `rebind_loaded`, plugin modules already imported get convo_fsm's
+    `session_waiter`, `SessionController`, `SessionWaiter` and `DefaultSessionFilter` in
+    place of AstrBot's (under whatever names they imported them). AstrBot's own modules
+    (its pipeline, its built-in stars) keep AstrBot's objects, and so does a plugin
+    imported later for every name but `session_waiter` (its `DefaultSessionFilter()`
+    keys by chat, as AstrBot's does; a `SessionWaiter` it builds is AstrBot's). AstrBot's
+    `USER_SESSIONS` lists convo_fsm's live waiters too, so reach-ins find them.
+    Idempotent."""
     here = sys.modules[__name__]
     for name in _ZERO_CHANGE:
         setattr(astrbot_session_waiter, name, getattr(here, name))
     set_default_options(mirror=_AstrBotSessions())
+    if not rebind_loaded:
+        return
+    swap = {id(_ASTRBOT_ORIGINALS[n]): getattr(here, n) for n in _REBOUND}
+    for module in list(sys.modules.values()):
+        mod_name = getattr(module, "__name__", "")
+        if not isinstance(mod_name, str) or mod_name.split(".", 1)[0] in ("astrbot",
+                                                                           "convo_fsm"):
+            continue
+        for attr, value in list(getattr(module, "__dict__", {}).items()):
+            if callable(value) and id(value) in swap:
+                setattr(module, attr, swap[id(value)])
+
+
+ZERO_CHANGE_PLUGIN = {
+    "main.py": (
+        '"""convo_fsm for every plugin: AstrBot\'s session control runs on convo_fsm\'s\n'
+        'engine (convo_fsm.adapters.astrbot.install). Written by\n'
+        'convo_fsm.adapters.astrbot.write_zero_change_plugin."""\n\n'
+        "from astrbot.api.star import Context, Star, register\n\n"
+        "from convo_fsm.adapters.astrbot import install\n\n"
+        "install()\n\n\n"
+        '@register("convo_fsm", "convo_fsm", "session control on convo_fsm", "1.0.0")\n'
+        "class ConvoFsm(Star):\n"
+        "    def __init__(self, context: Context):\n"
+        "        super().__init__(context)\n"
+        "        install()  # again: plugins imported since this module was\n"),
+    "metadata.yaml": ("name: convo_fsm\nauthor: convo_fsm\n"
+                      "desc: AstrBot's session control on convo_fsm's engine\nversion: 1.0.0\n"),
+}
+
+
+def write_zero_change_plugin(plugins_dir: str | os.PathLike[str]) -> Path:
+    """Write the zero-change plugin (a folder `astrbot_plugin_convo_fsm` with `main.py`
+    and `metadata.yaml`) into AstrBot's plugin folder (`data/plugins`); returns it."""
+    folder = Path(plugins_dir) / "astrbot_plugin_convo_fsm"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in ZERO_CHANGE_PLUGIN.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
 
 
 async def route(event: Any) -> bool:

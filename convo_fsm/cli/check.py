@@ -50,7 +50,11 @@ class Placeholders(Mapping[str, Callable[..., Any]]):
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "check", help="check a spec file (YAML, TOML, JSON)",
-        description=__doc__.split("\n\n", 1)[1] if __doc__ else None)
+        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        epilog="examples:\n"
+               "  convo-fsm check quiz.yaml\n"
+               "  convo-fsm check quiz.yaml --registry app:NAMES\n"
+               "  convo-fsm play quiz.yaml --registry app:NAMES   # then play it")
     parser.add_argument("file", metavar="FILE", help="a .yaml, .yml, .toml or .json spec file")
     parser.add_argument("--registry", metavar="MODULE:ATTR",
                         help="a mapping of names to the guards and actions the file names")

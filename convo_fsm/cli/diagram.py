@@ -65,6 +65,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("target", nargs="?", metavar="TARGET",
                         help="a game name (see `convo-fsm play --list`), module:attribute "
                              "of a convo_fsm.Spec, or a spec file")
+    parser.add_argument("--registry", metavar="MODULE:ATTR",
+                        help="for a spec file: the mapping of names to the guards and actions "
+                             "it names")
     parser.add_argument("--format", "-f", choices=FORMATS,
                         help="output format (default: from -o's suffix, else mermaid)")
     parser.add_argument("-o", "--output", metavar="FILE",
@@ -113,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         if not output.parent.is_dir():
             return _error(f"-o {args.output}: folder {str(output.parent)!r} does not exist")
     try:
-        text = render(resolve(args.target), fmt or "mermaid")
+        text = render(targets.resolve(args.target, args.registry).spec, fmt or "mermaid")
     except (TargetError, DiagramError) as exc:
         return _error(str(exc))
     if args.output is None:

@@ -88,6 +88,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("game", nargs="?", metavar="TARGET",
                         help="a game (see --list), module:attribute or a spec file")
     parser.add_argument("--list", action="store_true", help="list the games and exit")
+    parser.add_argument("--registry", metavar="MODULE:ATTR",
+                        help="for a spec file: the mapping of names to the guards and actions "
+                             "it names")
     parser.add_argument("--virtual", action="store_true",
                         help="virtual clock: time moves only with /wait SECONDS")
     parser.add_argument("--script", metavar="FILE",
@@ -101,7 +104,8 @@ def register(subparsers: Any) -> None:
                              f"{DEFAULT_STORE} when playing in a terminal, memory for a script")
     parser.add_argument("--record", metavar="FILE",
                         help="write the engine's transcript (JSON lines) to FILE, for "
-                             "`convo-fsm replay FILE TARGET`")
+                             "`convo-fsm replay FILE TARGET` (exact with --virtual; in real "
+                             "time a timer fires a few ms late, which replay reports)")
     parser.set_defaults(func=run)
 
 
@@ -124,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     if args.game is None:
         return _error("name a game (convo-fsm play --list), module:attribute or a spec file")
     try:
-        target = resolve(args.game)
+        target = resolve(args.game, args.registry)
     except TargetError as exc:
         return _error(str(exc))
     try:

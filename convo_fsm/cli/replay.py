@@ -19,9 +19,9 @@ from convo_fsm.testing.transcript import Transcript, TranscriptError, describe, 
 __all__ = ["TargetError", "register", "resolve_target", "run"]
 
 
-def resolve_target(target: str) -> Spec:
+def resolve_target(target: str, registry: str | None = None) -> Spec:
     """A game name, `module:attribute` or a spec file, as its Spec."""
-    return resolve(target).spec
+    return resolve(target, registry).spec
 
 
 def register(subparsers: Any) -> None:
@@ -39,6 +39,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("file", help="the transcript (JSON lines)")
     parser.add_argument("target", metavar="TARGET",
                         help="a game name, module:attribute naming a Spec, or a spec file")
+    parser.add_argument("--registry", metavar="MODULE:ATTR",
+                        help="for a spec file: the mapping of names to the guards and actions "
+                             "it names")
     parser.set_defaults(func=run)
 
 
@@ -49,7 +52,7 @@ def _fail(message: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        spec = resolve_target(args.target)
+        spec = resolve_target(args.target, args.registry)
         transcript = Transcript.load(args.file)
         if not len(transcript):
             return _fail(f"{args.file} holds no transcript lines: nothing to replay")

@@ -24,7 +24,11 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "serve", help="serve the admin pages and /metrics for a store's sessions",
         description="Serve the live admin (overview, sessions, one session, actions, "
-                    "Server-Sent Events, /metrics) over the sessions kept in a store.")
+                    "Server-Sent Events, /metrics) over the sessions kept in a store.",
+        epilog="examples:\n"
+               "  convo-fsm serve --store ~/.local/state/convo-fsm/play.db\n"
+               "  convo-fsm serve --store redis://localhost:6379/0 --port 9000\n"
+               "  convo-fsm serve --store play.db --read-only")
     parser.add_argument("--store", required=True, metavar="URL",
                         help="the store: an SQLite file path, sqlite:///PATH or redis://...")
     parser.add_argument("--host", default="127.0.0.1",
@@ -59,10 +63,13 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"--port must be 1-65535, got {args.port}")
     if args.token is not None and len(args.token) < 8:
         return _fail("--token must be at least 8 characters")
+    from convo_fsm.cli.sessions import check_ours
+
     try:
         specs = load_specs(args.spec)
+        check_ours(args.store, default=False)  # a mistyped path is refused, not created
         store = open_store(args.store)
-    except StoreError as exc:
+    except (StoreError, ValueError) as exc:
         return _fail(str(exc))
     # Bound to this machine only: answer only the names it is reached by here, so a web
     # page elsewhere cannot read the admin through a DNS name rebound to 127.0.0.1.

@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -45,26 +46,30 @@ class Target:
     game: str | None = None
 
 
-def resolve_spec(target: str) -> Spec:
-    return resolve(target).spec
+def resolve_spec(target: str, registry: str | None = None) -> Spec:
+    return resolve(target, registry).spec
 
 
-def resolve(target: str) -> Target:
-    """The spec TARGET names (see the module's docstring)."""
+def resolve(target: str, registry: str | None = None) -> Target:
+    """The spec TARGET names (see the module's docstring). `registry` (MODULE:ATTR, a
+    mapping of names to callables) is where a spec file's guards and actions are found."""
     if not isinstance(target, str) or not target.strip():
         raise TargetError("an empty TARGET: give a game name, module:attribute or a spec file")
     if target.lower().endswith(SPEC_SUFFIXES):
-        return Target(_spec_file(target))
+        return Target(_spec_file(target, registry))
+    if registry is not None:
+        raise TargetError(f"--registry is for spec files ({', '.join(SPEC_SUFFIXES)}), "
+                          f"not {target!r}")
     if ":" in target:
         return Target(_module_attribute(target))
-    registry = games_registry()
-    if target not in registry.GAMES:
-        known = ", ".join(sorted(registry.GAMES)) or "none"
+    games = games_registry()
+    if target not in games.GAMES:
+        known = ", ".join(sorted(games.GAMES)) or "none"
         raise TargetError(f"unknown game {target!r} (known games: {known}); for another spec "
                           f"give module:attribute (e.g. {EXAMPLE}) or a spec file")
-    load = getattr(registry, "load", None)
+    load = getattr(games, "load", None)
     if load is None:  # a bare registry: its entries are module:attribute
-        return Target(_module_attribute(registry.GAMES[target]), target)
+        return Target(_module_attribute(games.GAMES[target]), target)
     try:
         spec = load(target)
     except Exception as exc:  # a game module that fails at import: SpecError, ImportError, ...
@@ -83,6 +88,13 @@ def _cwd_on_path() -> None:
 
 
 def _module_attribute(target: str) -> Spec:
+    value = _import_attribute(target)
+    if not isinstance(value, Spec):
+        raise TargetError(f"{target!r} is a {type(value).__name__}, not a convo_fsm.Spec")
+    return value
+
+
+def _import_attribute(target: str) -> object:
     module_name, _, attribute = target.partition(":")
     if not module_name or not attribute:
         raise TargetError(f"{target!r}: expected module:attribute, e.g. {EXAMPLE}")
@@ -103,12 +115,10 @@ def _module_attribute(target: str) -> Spec:
         except AttributeError:
             raise TargetError(f"{target!r}: {module_name!r} has no attribute "
                               f"{attribute!r}") from None
-    if not isinstance(value, Spec):
-        raise TargetError(f"{target!r} is a {type(value).__name__}, not a convo_fsm.Spec")
     return value
 
 
-def _spec_file(target: str) -> Spec:
+def _spec_file(target: str, registry: str | None = None) -> Spec:
     path = Path(target)
     if not path.is_file():
         raise TargetError(f"spec file {target!r} does not exist")
@@ -117,8 +127,14 @@ def _spec_file(target: str) -> Spec:
     except ImportError:
         raise TargetError(f"{target!r}: this version of convo-fsm cannot read spec files; "
                           f"give module:attribute (e.g. {EXAMPLE}) or a game name") from None
+    names: Any = None
+    if registry is not None:
+        names = _import_attribute(registry)
+        if not isinstance(names, Mapping):
+            raise TargetError(f"--registry {registry!r} is a {type(names).__name__}, not a "
+                              "mapping of names to guards and actions")
     try:
-        spec = load_spec(path)
+        spec = load_spec(path, names)
     except Exception as exc:  # the loader names the problem (line, field)
         raise TargetError(f"spec file {target!r}: {exc}") from exc
     if not isinstance(spec, Spec):

@@ -2,6 +2,7 @@
 
 - `core`: `Engine` (routing, starting, stopping, admin changes, introspection); its
   docstring is the map of how an event flows;
+- `delivery`: what happens to an event once routed to its key;
 - `turns`: one event at a time per key, and interruptible awaits;
 - `timers`: the one heap of deadlines; `firing`: what a due timer does;
 - `effects`: the effect interpreter, the one place a step's effects are performed;

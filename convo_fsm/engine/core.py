@@ -4,8 +4,8 @@
    group, ...) and looks each up in one dict of live sessions: the cost does not
    depend on how many sessions live. No session wants it -> `False`, and the host
    gives the event to its ordinary handlers.
-2. `deliver(key, event)` takes the key's turn (`turns.py`): one event at a time per
-   key. A busy key parks later events in an inbox that exists only while it is busy
+2. `deliver(key, event)` (`delivery.py`) takes the key's turn (`turns.py`): one event
+   at a time per key. A busy key parks later events in an inbox that exists only while it is busy
    (queue, drop with a reply, or interrupt: the spec's `busy` policy). A full inbox
    hands the event back: `dispatch` returns False and tries no other kind.
 3. The spec classifies the event into a name; its compiled table gives the
@@ -46,26 +46,23 @@ from convo_fsm.clock import AsyncioClock, Clock
 from convo_fsm.context import Context, Reply
 from convo_fsm.message import DEFAULT_FILTERS, Filter
 from convo_fsm.session import Session, check_data
-from convo_fsm.spec import ANY, Busy, EventError, Spec
+from convo_fsm.spec import EventError, Spec
 from convo_fsm.step import (
     Arm,
     Force,
-    GuardFailed,
-    Input,
     Policy,
     SetDeadline,
-    achoose,
     new_session,
-    pick,
     step,
 )
 
+from .delivery import Delivery
 from .effects import finish, run
 from .firing import Firing
 from .supervisor import Supervisor
 from .timers import Timers
 from .tracing import HookTracer, Tracer, TraceRecord
-from .turns import Interrupted, Turn, Turns, current_task
+from .turns import Turn, Turns, current_task
 
 if TYPE_CHECKING:
     from convo_fsm.storage.base import Store
@@ -177,6 +174,7 @@ class Engine:
             from convo_fsm.storage.binding import StoreBinding  # storage only when asked
 
             self._store = StoreBinding(store, self)
+        self._delivery = Delivery(self)
         self.clock.attach(self)
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -318,7 +316,7 @@ class Engine:
             except Exception as exc:
                 raise _filter_error(kind, event, exc) from exc
             if key is not None and key != tried and key in sessions:
-                consumed = await self._deliver(key, event)
+                consumed = await self._delivery.apply(key, event)
                 if consumed is not False:
                     return consumed is True  # None: that session's inbox is full
                 tried = key
@@ -327,104 +325,7 @@ class Engine:
     async def deliver(self, key: str, event: Any) -> bool:
         """Give `event` to the session on `key` directly (no filters)."""
         self._check_open()
-        return await self._deliver(key, event) is True
-
-    async def _deliver(self, key: str, event: Any) -> bool | None:
-        """True: consumed; False: not wanted; None: the key's inbox is full (handed back,
-        and no other session may take it)."""
-        trace = self._trace
-        trace.event(key, event)
-        sessions = self._sessions
-        session = sessions.get(key)
-        if session is None:
-            trace.result(key, event, False)
-            return False
-        turns = self._turns
-        turn = turns.busy.get(key)
-        if turn is None:
-            turn = turns.busy[key] = Turn()
-        else:
-            got = await self._queue(key, event, session, turn)
-            if not isinstance(got, Turn):
-                trace.result(key, event, got is True)
-                return got
-            turn = got
-        consumed = False
-        try:
-            while True:  # again if an async guard let the session change meanwhile
-                session = sessions.get(key)
-                if session is None:
-                    break
-                spec = self._specs[session.spec]
-                try:
-                    name = spec.classify(event)
-                except EventError:
-                    raise
-                except Exception as exc:
-                    raise _classify_error(spec, event, exc) from exc
-                table = spec.tables[session.state]  # (Spec.lookup, inline: the hot path)
-                candidates = table.get(name)
-                if candidates is None:
-                    candidates = table[ANY]
-                if not candidates:
-                    break
-                now = self.clock.now()
-                ctx = Context(session, event, name, now, self.emit)
-                t = candidates[0]
-                if t.guard is not None:
-                    try:
-                        chosen, pending_guard, at = pick(candidates, ctx)
-                        if pending_guard is not None:  # an async guard: the only await
-                            chosen = await achoose(candidates, ctx,
-                                                   lambda aw: Turns.wait(aw, turn),
-                                                   start=at, pending=pending_guard)
-                            if chosen is not None and sessions.get(key) is not session:
-                                continue  # time passed and the session changed: again
-                    except GuardFailed as failed:
-                        self.fail(key, session.id, failed.error, f"guard {failed.on.guard_name}")
-                        consumed = True
-                        break
-                    except Interrupted:
-                        break  # a timeout or stop cut the guard short: handed back
-                    if chosen is None:
-                        break
-                    t = chosen
-                result = step(spec, session, _new(Input, (name, event, t)), now)
-                if not result.handled:  # (a sub-conversation's levels all declined it)
-                    break
-                new = ctx.session = result.session
-                self._commit(key, new, event, name, session.state, now)
-                pending = run(self, key, new, result.effects, ctx)
-                if pending is not None:
-                    await finish(self, key, new, result.effects, ctx, turn, pending)
-                consumed = True
-                break
-            if consumed and self._store is not None:
-                await self._store.commit(key)
-        finally:
-            turns.release(key, turn)
-        trace.result(key, event, consumed)
-        return consumed
-
-    async def _queue(self, key: str, event: Any, session: Session,
-                     turn: Turn) -> Turn | bool | None:
-        """An event for a busy key, by the spec's busy policy: the turn once it comes, or
-        the event's answer: True, dropped with the busy reply (consumed); False, its session
-        ended meanwhile (handed back); None, the inbox is full (handed back)."""
-        if turn.task is current_task():
-            raise RuntimeError(f"an action of {key!r} cannot deliver to its own key: "
-                               "it would wait for itself")
-        spec = self._specs[session.spec]
-        if spec.busy is Busy.DROP:
-            self.emit(Reply(key, spec.busy_reply, event))
-            return True
-        if turn.waiting() >= spec.queue_limit:
-            logger.warning("inbox of %r is full (%d): event handed back", key, spec.queue_limit)
-            return None
-        if spec.busy is Busy.INTERRUPT:
-            self._turns.interrupt(turn)
-        held = await self._turns.take(key, wants_session=True)
-        return False if held is None else held
+        return await self._delivery.apply(key, event) is True
 
     def _commit(self, key: str, session: Session, event: Any, name: str, source: str | None,
                 now: float) -> None:

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import os
@@ -119,12 +120,6 @@ class SharedClock(AsyncioClock):
 
 
 # -- events as they travel -------------------------------------------------------------------
-class _Text(str):
-    """A str event, one object per stream entry (so replies and steps can be traced to it)."""
-
-    __slots__ = ()
-
-
 def encode(event: object) -> str:
     """An event as a stream entry keeps it: a `Message` or a `str`."""
     if isinstance(event, Message):
@@ -139,7 +134,7 @@ def decode(text: str) -> Message | str:
     raw = json.loads(text)
     if raw[0] == "m":
         return Message(raw[1], raw[2], raw[3], raw[4])
-    return _Text(raw[1])
+    return str(raw[1])
 
 
 def _sid(entry_id: str) -> tuple[int, int]:
@@ -169,6 +164,10 @@ def _parse(key: str, rev: str | None, body: str | None) -> tuple[Stored, str] | 
 
 # -- a partition as its owner sees it --------------------------------------------------------
 _LOADING, _OWNED, _DROPPED = "loading", "owned", "dropped"
+
+# The event a worker's task is handling: (global id, key, event, kind).
+_IN_HAND: contextvars.ContextVar[tuple[str, str, Any, str] | None] = contextvars.ContextVar(
+    "convo_fsm_fleet_in_hand", default=None)
 
 
 class _Part:
@@ -275,7 +274,9 @@ class FleetWorker:
     partitions; leases are renewed every `tick` (default lease/5). `batch`: events read per
     partition per read; `max_inflight`: events in hand at once. `on_error`, `filters`,
     `policies` go to the Engine / `restore`. `cluster`: the client is a RedisCluster (reads
-    are one script call per partition instead of one for all).
+    are one script call per partition instead of one for all). `outbox_max`: the most
+    results a host's stream, and replies the shared outbox, keep when nobody reads them (the
+    oldest go first).
     """
 
     def __init__(self, client: Client, specs: Iterable[Spec], *, worker_id: str | None = None,
@@ -283,7 +284,8 @@ class FleetWorker:
                  tick: float | None = None, batch: int = 256, max_inflight: int = 4096,
                  policies: Mapping[str, Policy] | None = None,
                  on_error: Callable[[str, BaseException], object] | None = None,
-                 cluster: bool = False, skew: float = 0.0, poll: float = 0.05) -> None:
+                 cluster: bool = False, skew: float = 0.0, poll: float = 0.05,
+                 outbox_max: int = 100_000) -> None:
         self.redis = client
         self.specs = {s.name: s for s in specs}
         if not self.specs:
@@ -305,12 +307,11 @@ class FleetWorker:
         self.cluster = cluster
         self.skew = skew
         self.poll = poll
+        self.outbox_max = outbox_max
         self._on_error = on_error
         self.store = FencedStore(self)
         self._parts: dict[int, _Part] = {p: _Part(p) for p in range(partitions)}
         self._applied: dict[str, tuple[tuple[int, int], str]] = {}  # key -> last event applied
-        self._ids: dict[int, str] = {}           # id(event object) -> event id, while in hand
-        self._starting: dict[str, str] = {}      # key -> id of the start command in hand
         self._replies: dict[str, list[list[str]]] = {}
         self._dirty = asyncio.Event()
         self._room = asyncio.Event()
@@ -411,6 +412,23 @@ class FleetWorker:
     def _ttl_ms(self) -> int:
         return max(1, int(self.lease * 1000))
 
+    async def _many(self, script: Any, calls: list[tuple[list[str], list[str]]]) -> list[Any]:
+        """One script called for several partitions in one round trip: a pipeline on one
+        server; on a Cluster (whose client pipelines no scripts) concurrent calls, one per
+        partition. A call's error comes back as its result; a lost connection raises."""
+        self.round_trips += 1
+        if not self.cluster:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for keys, args in calls:
+                    await script(keys=keys, args=args, client=pipe)
+                return list(await pipe.execute(raise_on_error=False))
+        got = await asyncio.gather(*(script(keys=keys, args=args) for keys, args in calls),
+                                   return_exceptions=True)
+        for r in got:
+            if isinstance(r, (aioredis.ConnectionError, OSError)):
+                raise r
+        return list(got)
+
     # -- membership and leases -----------------------------------------------------------
     async def _membership(self) -> None:
         while not self._stopping:
@@ -418,6 +436,8 @@ class FleetWorker:
                 await self._tick()
             except (aioredis.RedisError, OSError) as exc:
                 logger.warning("fleet worker %s: membership tick failed: %s", self.id, exc)
+            except Exception:
+                logger.exception("fleet worker %s: membership tick failed", self.id)
             await asyncio.sleep(self.tick)
 
     async def _tick(self) -> None:
@@ -437,12 +457,8 @@ class FleetWorker:
         held = [part for part in self._parts.values() if part.state != _DROPPED]
         if held:
             sent = loop.time()
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for part in held:
-                    await self._renew(keys=[self.layout.part(part.p, "lease")],
-                                args=[part.value, str(ttl)], client=pipe)
-                got = await pipe.execute(raise_on_error=False)
-            self.round_trips += 1
+            got = await self._many(self._renew, [([self.layout.part(part.p, "lease")],
+                                                   [part.value, str(ttl)]) for part in held])
             for part, ok in zip(held, got, strict=True):
                 if ok == 1:
                     part.valid_until = sent + self.lease * 0.8
@@ -461,14 +477,10 @@ class FleetWorker:
         if not wanted:
             return
         sent = loop.time()
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for part in wanted:
-                await self._acquire(keys=[self.layout.part(part.p, "lease"),
-                                    self.layout.part(part.p, "fence"),
-                                    self.layout.part(part.p, "ev")],
-                              args=[self.id, str(ttl), part.value], client=pipe)
-            got = await pipe.execute(raise_on_error=False)
-        self.round_trips += 1
+        got = await self._many(self._acquire, [
+            ([self.layout.part(part.p, "lease"), self.layout.part(part.p, "fence"),
+              self.layout.part(part.p, "ev")], [self.id, str(ttl), part.value])
+            for part in wanted])
         taken = []
         for part, res in zip(wanted, got, strict=True):
             if isinstance(res, Exception) or res[0] == 0:
@@ -600,11 +612,14 @@ class FleetWorker:
                 args += [part.value, part.read_from]
             res = await self._read(keys=keys, args=args)
         else:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for part in parts:
-                    await self._read(keys=[layout.part(part.p, "lease"), layout.part(part.p, "ev")],
-                               args=[count, part.value, part.read_from], client=pipe)
-                res = [r[0] for r in await pipe.execute()]
+            got = await self._many(self._read, [
+                ([layout.part(part.p, "lease"), layout.part(part.p, "ev")],
+                 [count, part.value, part.read_from]) for part in parts])
+            for r in got:
+                if isinstance(r, Exception):
+                    raise r
+            res = [r[0] for r in got]
+            self.round_trips -= 1  # (counted by _many)
         self.round_trips += 1
         return [(part, epoch, r) for part, epoch, r in zip(parts, epochs, res, strict=True)]
 
@@ -642,10 +657,11 @@ class FleetWorker:
             self.events += 1
             gid = f"{part.p}/{eid}"  # entry ids are per stream: the partition makes them unique
             self._replies[gid] = replies
+            token = None
             try:
                 event = decode(fields["e"]) if fields.get("e") else None
-                if event is not None:
-                    self._ids[id(event)] = gid
+                # What the Engine does in this task (a step, replies) is this event's.
+                token = _IN_HAND.set((gid, key, event, kind))
                 payload = await self._apply(engine, kind, key, event, gid, fields)
             except EventError as exc:
                 payload = {"c": False, "x": str(exc), "k": "event"}
@@ -655,8 +671,8 @@ class FleetWorker:
                 logger.exception("fleet worker %s: event %s for %r failed", self.id, eid, key)
                 payload = {"c": False, "x": repr(exc), "k": "error"}
             finally:
-                if event is not None:
-                    self._ids.pop(id(event), None)
+                if token is not None:
+                    _IN_HAND.reset(token)
                 self._replies.pop(gid, None)
         if replies:
             payload["r"] = replies
@@ -678,14 +694,11 @@ class FleetWorker:
                 return {"c": False, "x": f"no spec named {fields['s']!r} on this worker",
                         "k": "spec"}
             data = json.loads(fields.get("d") or "{}")
-            self._starting[key] = gid
             try:
                 await engine.start(spec, key, data=data, event=event,
                                    replace=fields.get("r") == "1")
             except SessionExists as exc:
                 return {"c": False, "x": str(exc), "k": "exists"}
-            finally:
-                self._starting.pop(key, None)
             return {"c": True}
         if kind == "q":
             return {"c": engine.stop(key, fields.get("why") or "stopped")}
@@ -695,16 +708,23 @@ class FleetWorker:
     def _on_trace(self, rec: TraceRecord) -> None:
         if rec.kind != "step":
             return
-        gid = self._ids.get(id(rec.event)) if rec.event is not None else None
-        if gid is None and rec.source is None:
-            gid = self._starting.get(rec.key)
-        if gid is not None:
-            eid = gid.split("/", 1)[1]
+        # A step is the event's in hand if it is on that event's key and is that event's (the
+        # same object) or that start's. A timer's step (no event) never is: its task may have
+        # inherited the context of the event that armed it.
+        cur = _IN_HAND.get()
+        if cur is None or cur[0] not in self._replies or rec.key != cur[1]:
+            return
+        if (rec.event is not None and rec.event is cur[2]) or (cur[3] == "s"
+                                                               and rec.source is None):
+            eid = cur[0].split("/", 1)[1]
             self._applied[rec.key] = (_sid(eid), eid)
 
     def _on_reply(self, reply: Reply) -> None:
-        gid = self._ids.get(id(reply.event)) if reply.event is not None else None
-        bucket = self._replies.get(gid) if gid is not None else None
+        cur = _IN_HAND.get()
+        bucket = None
+        if cur is not None and reply.event is cur[2] and (reply.event is not None
+                                                          or cur[3] == "s"):
+            bucket = self._replies.get(cur[0])
         if bucket is not None:
             bucket.append([reply.to, reply.text])
             return
@@ -746,17 +766,15 @@ class FleetWorker:
         for part, _, _ in batch:
             part.ops = []
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for part, _, ops in batch:
-                    p = part.p
-                    if part.forward_to:
-                        ops = [*ops, "X", part.forward_to]
-                    await self._commit(keys=[layout.part(p, "lease"), layout.part(p, "rev"),
-                                       layout.part(p, "s"), layout.part(p, "ev"),
-                                       layout.part(p, "out")],
-                                 args=[part.value, *ops], client=pipe)
-                results = await pipe.execute(raise_on_error=False)
-            self.round_trips += 1
+            calls = []
+            for part, _, ops in batch:
+                p = part.p
+                if part.forward_to:
+                    ops = [*ops, "X", part.forward_to]
+                calls.append(([layout.part(p, "lease"), layout.part(p, "rev"),
+                               layout.part(p, "s"), layout.part(p, "ev"), layout.part(p, "out")],
+                              [part.value, *ops]))
+            results = await self._many(self._commit, calls)
         except (aioredis.RedisError, OSError) as exc:
             # Unknown outcome: what we hold for these partitions may not be what is stored.
             logger.warning("fleet worker %s: commit failed (%s): partitions reloaded", self.id,
@@ -819,10 +837,10 @@ class FleetWorker:
         eid = f"{p}/{eid}" if eid else ""
         if host:
             pipe.xadd(self.layout.host(host), {"e": eid, "p": payload, "o": origin},
-                      maxlen=100_000, approximate=True)
+                      maxlen=self.outbox_max, approximate=False)
         else:
             pipe.xadd(self.layout.outbox, {"e": eid, "p": payload, "o": origin},
-                      maxlen=100_000, approximate=True)
+                      maxlen=self.outbox_max, approximate=False)
 
     async def _forward_leftovers(self, parts: list[_Part]) -> None:
         """On takeover: results committed by the previous owner but maybe not forwarded."""

@@ -226,3 +226,11 @@ async def test_the_route_handler_runs_before_group_0_and_stops_there(h: Harness)
     await h.say(7, "/quiz")
     assert await h.say(7, "41") == [(7, "No, try again.")]
     assert h.ordinary == []  # ApplicationHandlerStop: group 0 never saw it
+
+
+async def test_commands_naming_this_bot_reach_the_spec(h: Harness) -> None:
+    # Telegram clients write /cmd@bot_username in groups; the fake's getMe says quiz_bot.
+    assert await h.say(7, "/quiz@quiz_bot", chat=GROUP) == [(GROUP, "What is 6 x 7?")]
+    assert await h.say(7, "/exit@other_bot", chat=GROUP) == [(GROUP, "echo: /exit@other_bot")]
+    assert await h.say(7, "/exit@Quiz_Bot", chat=GROUP) == [(GROUP, "Bye.")]
+    assert len(h.conv.engine) == 0

@@ -387,7 +387,7 @@ async def test_a_second_engine_on_one_sqlite_file_is_refused(tmp_path: Path) -> 
 async def test_sync_guards_and_actions_cost_no_coroutine(monkeypatch: pytest.MonkeyPatch) -> None:
     """A step whose guards and actions are all synchronous runs without awaiting anything:
     its guards never go through `achoose`, its actions never through `finish`."""
-    import convo_fsm.engine.core as core
+    import convo_fsm.engine.delivery as core
 
     def forbidden(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("a coroutine path was taken for sync guards and actions")

@@ -51,10 +51,12 @@ class RedisProc:
             raise RuntimeError("redis-server is not installed")
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
+        self.fixed_port = port is not None
         self.port = port or free_port()
         self.aof = aof
         self.cluster = cluster
         self.proc: subprocess.Popen[str] | None = None
+        self.started = False  # once started, a restart must keep its port
 
     def start(self) -> None:
         args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
@@ -70,7 +72,14 @@ class RedisProc:
             if "Ready to accept connections" in line:
                 break
         else:
-            raise RuntimeError(f"redis-server on port {self.port} exited with {self.proc.wait()}")
+            code = self.proc.wait()
+            if not self.fixed_port and not self.started and not getattr(self, "_retried", False):
+                self._retried = True  # the free port was taken meanwhile: another one
+                self.port = free_port()
+                self.start()
+                return
+            raise RuntimeError(f"redis-server on port {self.port} exited with {code}")
+        self.started = True
         # Keep draining its output so the pipe never fills.
         out = self.proc.stdout
         import threading

@@ -291,7 +291,6 @@ async def test_faults_on_one_redis_server(tmp_path: Path, need_redis_binary: Non
         server.stop()
 
 
-@pytest.mark.skip(reason="the Cluster run is being brought up (workers do not take partitions yet)")
 async def test_faults_on_a_redis_cluster(tmp_path: Path, need_redis_binary: None) -> None:
     import redis.asyncio as aioredis
 

@@ -199,7 +199,8 @@ def test_usage_errors_are_one_line_and_exit_2(argv: list[str], problem: str,
     assert err.count("\n") == 1 and problem in err and "--help" in err and "usage:" not in err
 
 
-@pytest.mark.parametrize("command", ["play", "diagram", "replay", "bench", "sessions"])
+@pytest.mark.parametrize("command", ["play", "diagram", "replay", "bench", "sessions", "serve",
+                                     "check"])
 def test_every_command_has_help_with_examples(command: str,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     assert main([command, "--help"]) == 0
@@ -225,3 +226,33 @@ def test_a_spec_file_is_a_target(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert err.count("\n") == 1
     assert main(["diagram", str(tmp_path / "missing.json")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_a_spec_file_with_guards_takes_a_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    import sys
+
+    (tmp_path / "quiz_names.py").write_text(
+        "def is_42(ctx):\n    return ctx.text == '42'\n\n\nNAMES = {'is_42': is_42}\n")
+    spec_file = tmp_path / "quiz.toml"
+    spec_file.write_text(
+        'name = "quiz"\ninitial = "asking"\n'
+        '[states.asking]\nenter = "What is 6 x 7?"\n'
+        '[[states.asking.on]]\nevent = "message"\ntarget = "STOP"\nguard = "is_42"\n'
+        'reply = "Right!"\n'
+        '[[states.asking.on]]\nevent = "message"\ntarget = "KEEP"\nreply = "No."\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    monkeypatch.delitem(sys.modules, "quiz_names", raising=False)
+    code, out, _ = play(tmp_path, capsys, str(spec_file), "/start\n41\n42\n", "--virtual",
+                        "--registry", "quiz_names:NAMES")
+    assert code == 0
+    assert [text for _, _, text in replies(out)] == ["What is 6 x 7?", "No.", "Right!"]
+    assert main(["diagram", str(spec_file), "--registry", "quiz_names:NAMES"]) == 0
+    assert "is_42" in capsys.readouterr().out
+    # Without it the file's guard is unknown: one line naming it.
+    assert main(["diagram", str(spec_file)]) == 2
+    err = capsys.readouterr().err
+    assert "is_42" in err and err.count("\n") == 1
+    assert main(["diagram", "guess-number", "--registry", "quiz_names:NAMES"]) == 2
+    assert "--registry is for spec files" in capsys.readouterr().err

@@ -183,3 +183,12 @@ def test_bad_or_unreachable_redis_is_one_line(url: str, tmp_path: Path,
 def test_sessions_help_names_redis(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sessions", "--help"]) == 0
     assert "redis://HOST:PORT/DB" in capsys.readouterr().out
+
+
+def test_serve_refuses_a_missing_store_instead_of_creating_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("uvicorn")
+    typo = tmp_path / "paly.db"
+    assert main(["serve", "--store", str(typo)]) == 2
+    assert f"no store at {str(typo)!r}" in capsys.readouterr().err
+    assert not typo.exists()

@@ -25,6 +25,7 @@ from convo_fsm.compat.astrbot.core.platform.astrbot_message import (
     Group,
     MessageMember,
 )
+from convo_fsm.compat.astrbot.core.platform.message_session import MessageSession
 from convo_fsm.compat.astrbot.core.platform.message_type import MessageType
 from convo_fsm.compat.astrbot.core.platform.platform_metadata import PlatformMetadata
 
@@ -112,6 +113,12 @@ class AstrMessageEvent:
     @property
     def unified_msg_origin(self) -> str:
         return f"{self.platform_meta.id}:{self.get_message_type().value}:{self.session_id}"
+
+    @property
+    def session(self) -> MessageSession:
+        """The chat as a `MessageSession` (`str(event.session)` is unified_msg_origin)."""
+        return MessageSession(str(self.platform_meta.id), self.get_message_type(),
+                              self.session_id)
 
     def get_platform_name(self) -> str:
         return self.platform_meta.name
@@ -215,6 +222,18 @@ class AstrMessageEvent:
 
     def clear_result(self) -> None:
         self._result = None
+
+    def request_llm(self, prompt: str, func_tool_manager: Any = None, tool_set: Any = None,
+                    session_id: str = "", image_urls: list[str] | None = None,
+                    audio_urls: list[str] | None = None, contexts: list[Any] | None = None,
+                    system_prompt: str = "", conversation: Any = None) -> Any:
+        """`yield event.request_llm(prompt=...)`: the host asks its scripted LLM and sends
+        the answer (AstrBot's agent stage, without tools or conversation history)."""
+        from convo_fsm.compat.astrbot.api.provider import ProviderRequest
+
+        return ProviderRequest(prompt=prompt, session_id=session_id, image_urls=image_urls,
+                               contexts=contexts, system_prompt=system_prompt,
+                               audio_urls=list(audio_urls or ()), conversation=conversation)
 
     def should_call_llm(self, call_llm: bool) -> None:
         self.call_llm = call_llm
