@@ -671,8 +671,8 @@ def spec_to_data(spec: Spec, registry: Registry | None = None) -> dict[str, Any]
 
 
 def dump_spec(spec: Spec, path: str | Path, registry: Registry | None = None) -> None:
-    """Write `spec` as a YAML, TOML-less JSON or YAML file by `path`'s suffix (.yaml/.yml,
-    .json; TOML has no writer in the standard library)."""
+    """Write `spec` as a spec file, YAML or JSON by `path`'s suffix (.yaml, .yml, .json;
+    the standard library has no TOML writer)."""
     p = Path(path)
     data = spec_to_data(spec, registry)
     fmt = SUFFIXES.get(p.suffix.lower())
