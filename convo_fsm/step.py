@@ -274,6 +274,10 @@ def step(spec: Spec, session: Session, event: Input | TimerFired | Force | SetDe
          now: float, _table_only: bool = False) -> Result:
     """Apply one input to `session`; return the new session and the effects to perform."""
     if spec.calls and not _table_only:  # sub-conversations: see "calls" below
+        if type(event) is Input:
+            fast = _fast_child(spec, session, event, now)
+            if fast is not None:
+                return fast
         return _call_step(spec, session, event, now)
     kind = type(event)
     if kind is Force:
@@ -794,11 +798,8 @@ def _choose_in(spec: Spec, level: _Level, session: Session, name: str, event: An
 def _call_step(spec: Spec, session: Session, event: Input | TimerFired | Force | SetDeadline,
                now: float) -> Result:
     kind = type(event)
-    if kind is Input:
+    if kind is Input:  # (step tried the short path first)
         assert isinstance(event, Input)
-        fast = _fast_child(spec, session, event, now)
-        if fast is not None:
-            return fast
         return _call_input(spec, session, _levels(spec, session), event, now)
     levels = _levels(spec, session)
     if kind is TimerFired:
@@ -851,10 +852,13 @@ def _fast_child(spec: Spec, session: Session, event: Input, now: float) -> Resul
         return None
     frame = frames[0]
     child = call.spec
-    if type(frame) is not dict or frame.get("spec") != child.name:
+    try:  # (frames are written by this module with every key; anything else: general path)
+        if frame["spec"] != child.name:
+            return None
+        cstate = child.by_name.get(frame["state"])
+        caller = frame["caller"]
+    except (KeyError, TypeError):
         return None
-    state_name = frame.get("state")
-    cstate = child.by_name.get(state_name) if type(state_name) is str else None
     if cstate is None:
         return None
     raw = event.event
@@ -897,7 +901,6 @@ def _fast_child(spec: Spec, session: Session, event: Input, now: float) -> Resul
     else:
         return None
     frame["state"], frame["deadline"], frame["warn_at"] = new_state, deadline, warn_at
-    caller = frame.get("caller")
     if caller is not None and call.timeout == "running":
         if caller[0] is not None and (deadline is None or caller[0] < deadline):
             deadline = caller[0]
