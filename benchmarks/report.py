@@ -40,8 +40,15 @@ LABELS.update({
     ("nonebot", "ordinary", "got"): "NoneBot got",
     ("nonebot", "ordinary", "convo"): "convo_fsm via NoneBot adapter",
 })
-FRAMEWORKS = {"aiogram": "fsm", "nonebot": "got"}
-"""Bot frameworks measured in section 8 (system -> its own conversation tool's mode)."""
+LABELS.update({
+    ("ptb-app", "deliver", "conv"): "PTB ConversationHandler",
+    ("ptb-app", "deliver", "convo"): "convo_fsm via PTB adapter",
+    ("ptb-app", "ordinary", "bare"): "PTB bare dispatch",
+    ("ptb-app", "ordinary", "conv"): "PTB ConversationHandler",
+    ("ptb-app", "ordinary", "convo"): "convo_fsm via PTB adapter",
+})
+FRAMEWORKS = {"aiogram": "fsm", "nonebot": "got", "ptb-app": "conv"}
+"""Bot frameworks measured in section 10 (system -> its own conversation tool's mode)."""
 PLOTS = ("deliver.png", "ordinary.png", "step.png", "memory.png", "lifecycle.png")
 
 
@@ -63,7 +70,7 @@ class Index:
                        and (k[0] == system if system else k[0] not in FRAMEWORKS)})
 
     def series(self, workload: str, system: str | None = None) -> list[tuple[str, str, str]]:
-        """The (system, workload, mode) series measured; the frameworks' (section 8) only
+        """The (system, workload, mode) series measured; the frameworks' (section 10) only
         when `system` names one."""
         seen = {(k[0], k[1], k[2]) for k in self.ok if k[1] == workload
                 and (k[0] == system if system else k[0] not in FRAMEWORKS)}
@@ -248,7 +255,7 @@ def targets(ix: Index) -> list[str]:
         add("100k timeouts all fired within 1 s of their deadline",
             f"{g(lc['expire_lag_s']['median'])} s", lc["expire_lag_s"]["median"] < 1)
     for fw, own in FRAMEWORKS.items():
-        name = {"aiogram": "aiogram", "nonebot": "NoneBot"}[fw]
+        name = {"aiogram": "aiogram", "nonebot": "NoneBot", "ptb-app": "PTB"}[fw]
         both = [(n, c, b) for n in ix.sizes("ordinary", fw)
                 if (c := ix.us(fw, "ordinary", "convo", n)) and (b := ix.us(fw, "ordinary", "bare",
                                                                              n))]
@@ -264,7 +271,7 @@ def targets(ix: Index) -> list[str]:
 
 
 def frameworks_section(ix: Index) -> list[str]:
-    """Section 8: each bot framework's own conversation tool next to convo_fsm's adapter."""
+    """Section 10: each bot framework's own conversation tool next to convo_fsm's adapter."""
     out: list[str] = []
     intro = {
         "aiogram": (
@@ -285,6 +292,15 @@ def frameworks_section(ix: Index) -> list[str]:
             "minutes). convo_fsm: one event preprocessor for all sessions. Bare dispatch: the "
             "same bot without conversations (an `on_command(\"start\")` that does nothing and "
             "the catch-all matcher)."),
+        "ptb-app": (
+            "### python-telegram-bot",
+            "Updates through `Application.process_update` (every handler group in order), in "
+            "this interpreter (section 1's PTB runs in the AstrBot venv). PTB's "
+            "`ConversationHandler`: `/start` enters WAITING, a text handler returns WAITING "
+            "again, `conversation_timeout=60` (a job queue job rescheduled per update). "
+            "convo_fsm: `Conversations(app)`, its routing handler in group -1. Bare dispatch: "
+            "the same bot without conversations (a `/start` `CommandHandler` that does "
+            "nothing, and the catch-all handler)."),
     }
     for fw, own in FRAMEWORKS.items():
         if not ix.sizes("deliver", fw) and not ix.sizes("ordinary", fw):
@@ -303,17 +319,22 @@ def frameworks_section(ix: Index) -> list[str]:
                                     for m in ("bare", own, "convo")]
         head += [f"{LABELS[(fw, 'ordinary', own)]} net", "convo_fsm net"]
         rows = []
+        bare_at = [n for n in ix.sizes("memory", fw) if ix.get(fw, "memory", "bare", n)]
         for n in ix.sizes("memory", fw):
             vals = {m: (r["bytes_per_session"] if (r := ix.get(fw, "memory", m, n)) else None)
                     for m in ("bare", own, "convo")}
-            base = vals["bare"]
+            # Net of the bare bot at the same N, or at the largest N it was measured below.
+            below = [b for b in bare_at if b <= n]
+            base_r = ix.get(fw, "memory", "bare", below[-1]) if below else None
+            base = base_r["bytes_per_session"] if base_r else None
             row = [n_fmt(n)] + [g(vals[m]) for m in ("bare", own, "convo")]
             row += [g(None if base is None or vals[m] is None else vals[m] - base)  # type: ignore[operator]
                     for m in (own, "convo")]
             rows.append(row)
         out += ["Memory per waiting user (tracemalloc, bytes kept after N `/start` messages "
                 "were handled and dropped; *net* subtracts what the bare bot keeps per user "
-                "who sent a command):", "", *table(head, rows)]
+                "who sent a command, at the same N or the largest N below it where the bare "
+                "bot was measured):", "", *table(head, rows)]
     return out
 
 
@@ -342,10 +363,12 @@ def write(run: dict[str, Any], out: Path) -> None:
         "median over repetitions and (min–max). One `gc.collect()` after set-up settles its "
         "garbage; GC then runs as each system leaves it (on).",
         "- Ratios are peer / convo_fsm: how many times more time the peer needs.",
-        *(f"- Jobs of a later run merged in (their earlier results replaced): `{mr['command']}`"
-          f", started {mr['started']}, {mr.get('duration_s', 0) / 60:.1f} minutes, "
-          f"{mr['jobs']} jobs; commit {mr['machine'].get('commit', '?')}; load average before"
-          f" / after {mr['machine'].get('load_before')} / {mr.get('load_after', '?')}."
+        *(f"- Jobs of a later run merged in (their earlier results replaced; every ratio is "
+          f"between jobs of one run): `{mr['command']}`, started {mr['started']}, "
+          f"{mr.get('duration_s', 0) / 60:.1f} minutes, {mr['jobs']} jobs, on "
+          f"{mr['machine'].get('cpu', '?')}, {mr['machine'].get('cores', '?')} cores; commit "
+          f"{mr['machine'].get('commit', '?')}; load average before / after "
+          f"{mr['machine'].get('load_before')} / {mr.get('load_after', '?')}."
           for mr in run.get("merged", ())),
         "",
         "## Targets",
@@ -423,10 +446,6 @@ def write(run: dict[str, Any], out: Path) -> None:
         "![step](step.png)",
         "",
     ]
-    fw = frameworks_section(ix)
-    if fw:
-        lines += ["## 8. Inside bot frameworks: their own conversation tools and convo_fsm's "
-                  "adapters", "", *fw]
     stores = out / "storage.md"
     if stores.exists():  # written by benchmarks.storage_bench --out (a separate command)
         lines += ["## 7. Stores and Redis workers", "",
@@ -434,7 +453,14 @@ def write(run: dict[str, Any], out: Path) -> None:
                   "committed inside the event's latency), and 1 and 2 `RedisWorker` processes "
                   "on one redis-server (lock, inbox and compare-and-set per event).", "",
                   stores.read_text(encoding="utf-8").rstrip(), ""]
+    admin = out / "admin.md"
+    if admin.exists():  # section 8, written by benchmarks.admin_bench (a separate command)
+        lines += [admin.read_text(encoding="utf-8").rstrip(), ""]
     lines += astrbot_plugins_section(out)
+    fw = frameworks_section(ix)
+    if fw:
+        lines += ["## 10. Inside bot frameworks: their own conversation tools and convo_fsm's "
+                  "adapters", "", *fw]
     if ix.errors:
         lines += ["## Jobs that failed", ""]
         lines += [f"- `{e['job']['module']} {e['job']['workload']} {e['job']['mode']} "

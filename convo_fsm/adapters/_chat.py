@@ -33,13 +33,13 @@ import attrs
 from convo_fsm.clock import Clock
 from convo_fsm.context import Reply
 from convo_fsm.engine import Ended, Engine, SessionExists, TraceRecord
-from convo_fsm.message import Filter, by_group, by_member
+from convo_fsm.message import Filter
 from convo_fsm.session import Session
 from convo_fsm.spec import EventError, Spec
 from convo_fsm.storage.base import Policy, Store
 
-__all__ = ["PER", "Address", "ChatAdapter", "ChatEvent", "address", "by_user",
-           "without_mention"]
+__all__ = ["KEYS", "PER", "Address", "ChatAdapter", "ChatEvent", "address", "by_group",
+           "by_member", "by_user", "group_key", "member_key", "user_key", "without_mention"]
 
 logger = logging.getLogger("convo_fsm.adapters")
 
@@ -71,13 +71,46 @@ def without_mention(text: str, username: str | None) -> str:
     return text
 
 
-def by_user(event: ChatEvent) -> str:
+def member_key(platform: str, sender: str | int, group: str | int | None) -> str:
+    """One session per user within a chat (in a private chat: per user)."""
+    if group is None:
+        return f"{platform}:user:{sender}"
+    return f"{platform}:group:{group}:{sender}"
+
+
+def group_key(platform: str, sender: str | int, group: str | int | None) -> str:
+    """One session per chat, shared by everyone in it (in a private chat: per user)."""
+    if group is None:
+        return f"{platform}:user:{sender}"
+    return f"{platform}:group:{group}"
+
+
+def user_key(platform: str, sender: str | int, group: str | int | None) -> str:
     """One session per user, whatever the chat (its timers talk to the user privately)."""
-    return f"{event.platform}:sender:{event.sender}"
+    return f"{platform}:sender:{sender}"
+
+
+KeyFn = Callable[[str, str | int, str | int | None], str]
+KEYS: Mapping[str, KeyFn] = {
+    "member": member_key, "group": group_key, "user": user_key}
+"""The `per=` choices: the key of (platform, sender, group) for each (ids as str, or as the
+int a framework gives: the key is the same)."""
+
+
+def by_member(event: ChatEvent) -> str:
+    return member_key(event.platform, event.sender, event.group)
+
+
+def by_group(event: ChatEvent) -> str:
+    return group_key(event.platform, event.sender, event.group)
+
+
+def by_user(event: ChatEvent) -> str:
+    return user_key(event.platform, event.sender, event.group)
 
 
 PER: Mapping[str, Filter] = {"member": by_member, "group": by_group, "user": by_user}
-"""The `per=` choices and the engine filter kind each is (in the order `dispatch` tries them)."""
+"""The engine filter of each `per=` choice (in the order `dispatch` tries them)."""
 
 
 @attrs.frozen
@@ -123,6 +156,7 @@ class ChatAdapter(abc.ABC):
         self.engine = Engine(clock=clock, store=store, on_end=on_end, on_error=on_error,
                              trace=trace, max_sessions=max_sessions, send=self._emit,
                              filters={"member": by_member, "group": by_group})
+        self._keys: tuple[KeyFn, ...] = (member_key, group_key)
         self.store = store
         self.busy_text = busy_text
         self._specs: dict[str, Spec] = {}
@@ -143,7 +177,18 @@ class ChatAdapter(abc.ABC):
         if fn is None:
             raise ValueError(f"per must be one of {sorted(PER)}, got {per!r}")
         self.engine.add_filter(per, fn)  # a no-op once registered
+        if KEYS[per] not in self._keys:
+            self._keys = (*self._keys, KEYS[per])
         return per
+
+    def wants(self, platform: str, sender: str | int, group: str | int | None) -> bool:
+        """Whether a live session has a key of this sender in this chat: the cheap test an
+        adapter makes before building a `ChatEvent` (most messages are nobody's)."""
+        sessions = self.engine
+        for key in self._keys:  # noqa: SIM110 - a loop: no generator per message
+            if key(platform, sender, group) in sessions:
+                return True
+        return False
 
     def register(self, spec: Spec) -> Spec:
         """Know `spec` (for `restore`); the same name twice must be the same spec."""

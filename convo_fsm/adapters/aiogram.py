@@ -49,15 +49,15 @@ from convo_fsm.context import Reply
 from convo_fsm.session import Session
 from convo_fsm.spec import Spec
 
-__all__ = ["PER", "Address", "ChatEvent", "Conversations", "address", "by_user", "event_of"]
+__all__ = ["PER", "Address", "ChatEvent", "Conversations", "address", "by_user", "event_of",
+           "ids"]
 
 PLATFORM = "telegram"
 
 
-def event_of(message: Message, platform: str = PLATFORM,
-             username: str | None = None) -> ChatEvent | None:
-    """The `ChatEvent` of an aiogram message (None when it has no sender: a channel post).
-    `username` (the bot's) is taken off commands: `/exit@my_bot` is `/exit`."""
+def ids(message: Message) -> tuple[str, str | None] | None:
+    """(sender, group) of an aiogram message: group None in a private chat; None when it has
+    no sender (a channel post)."""
     user = message.from_user
     if user is not None:
         sender = user.id
@@ -66,9 +66,18 @@ def event_of(message: Message, platform: str = PLATFORM,
     else:
         return None
     chat = message.chat
-    group = None if chat.type == "private" else str(chat.id)
+    return str(sender), None if chat.type == "private" else str(chat.id)
+
+
+def event_of(message: Message, platform: str = PLATFORM,
+             username: str | None = None) -> ChatEvent | None:
+    """The `ChatEvent` of an aiogram message (None when it has no sender: a channel post).
+    `username` (the bot's) is taken off commands: `/exit@my_bot` is `/exit`."""
+    who = ids(message)
+    if who is None:
+        return None
     text = message.text if message.text is not None else (message.caption or "")
-    return ChatEvent(without_mention(text, username), str(sender), group, platform, message)
+    return ChatEvent(without_mention(text, username), who[0], who[1], platform, message)
 
 
 class Conversations(ChatAdapter):
@@ -109,12 +118,14 @@ class Conversations(ChatAdapter):
                          message: Any, data: dict[str, Any]) -> Any:
         """An outer middleware for `router.message`: sessions first, then `handler`."""
         if len(self.engine) and isinstance(message, Message):
-            bot = data.get("bot")
-            if self.bot is None:
-                self.bot = bot
-            event = event_of(message, self.platform, await self._username(bot, message))
-            if event is not None and await self.route(event):
-                return None  # consumed: handled, no other handler sees it
+            who = ids(message)
+            if who is not None and self.wants(self.platform, *who):
+                bot = data.get("bot")
+                if self.bot is None:
+                    self.bot = bot
+                event = event_of(message, self.platform, await self._username(bot, message))
+                if event is not None and await self.route(event):
+                    return None  # consumed: handled, no other handler sees it
         return await handler(message, data)
 
     def command(self, name: str, spec: Spec, *, per: str = "member",

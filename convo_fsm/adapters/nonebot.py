@@ -70,8 +70,11 @@ async def _route_first(bot: BaseBot, event: BaseEvent) -> None:
     """NoneBot's event preprocessor: a message a session consumes goes no further."""
     if not isinstance(event, MessageEvent):
         return
+    sender = str(event.user_id)
+    group = str(event.group_id) if isinstance(event, GroupMessageEvent) else None
     for conv in tuple(_LIVE):
-        if len(conv.engine) and await conv.route(event_of(event, conv.platform)):
+        if (len(conv.engine) and conv.wants(f"{conv.platform}.{event.self_id}", sender, group)
+                and await conv.route(event_of(event, conv.platform))):
             raise IgnoredException("consumed by a convo_fsm session")
 
 

@@ -49,7 +49,7 @@ from convo_fsm.session import Session
 from convo_fsm.spec import Spec
 
 __all__ = ["PER", "ROUTE_GROUP", "Address", "ChatEvent", "Conversations", "address", "by_user",
-           "event_of"]
+           "event_of", "ids"]
 
 PLATFORM = "telegram"
 ROUTE_GROUP = -1
@@ -59,10 +59,9 @@ AnyApp = Application[Any, Any, Any, Any, Any, Any]
 AnyContext = CallbackContext[Any, Any, Any, Any]
 
 
-def event_of(update: Update, platform: str = PLATFORM,
-             username: str | None = None) -> ChatEvent | None:
-    """The `ChatEvent` of an update with a new message (None otherwise, or without sender).
-    `username` (the bot's) is taken off commands: `/exit@my_bot` is `/exit`."""
+def ids(update: Update) -> tuple[str, str | None] | None:
+    """(sender, group) of an update with a new message: group None in a private chat; None
+    for other updates, or a message without sender."""
     message = update.message
     if message is None:
         return None
@@ -73,9 +72,19 @@ def event_of(update: Update, platform: str = PLATFORM,
     else:
         return None
     chat = message.chat
-    group = None if chat.type == "private" else str(chat.id)
+    return str(sender), None if chat.type == "private" else str(chat.id)
+
+
+def event_of(update: Update, platform: str = PLATFORM,
+             username: str | None = None) -> ChatEvent | None:
+    """The `ChatEvent` of an update with a new message (None otherwise, or without sender).
+    `username` (the bot's) is taken off commands: `/exit@my_bot` is `/exit`."""
+    who = ids(update)
+    if who is None or update.message is None:
+        return None
+    message = update.message
     text = message.text if message.text is not None else (message.caption or "")
-    return ChatEvent(without_mention(text, username), str(sender), group, platform, update)
+    return ChatEvent(without_mention(text, username), who[0], who[1], platform, update)
 
 
 class _Route(BaseHandler[Update, AnyContext, None]):
@@ -92,9 +101,24 @@ class _Route(BaseHandler[Update, AnyContext, None]):
         """(BaseHandler wants a callback; `handle_update` does the work.)"""
 
     def check_update(self, update: object) -> ChatEvent | None:
-        if not len(self.conv.engine) or not isinstance(update, Update):
+        conv = self.conv
+        if not len(conv.engine) or not isinstance(update, Update):
             return None
-        return event_of(update, self.conv.platform, self.conv.username())
+        # (what `ids` does, without its two str(): keys format ints the same way)
+        message = update.message
+        if message is None:
+            return None
+        user = message.from_user
+        if user is not None:
+            sender: int = user.id
+        elif message.sender_chat is not None:
+            sender = message.sender_chat.id
+        else:
+            return None
+        chat = message.chat
+        if not conv.wants(conv.platform, sender, None if chat.type == "private" else chat.id):
+            return None  # nobody's: PTB goes on to the other groups at once
+        return event_of(update, conv.platform, conv.username())
 
     async def handle_update(self, update: Update, application: AnyApp, check_result: object,
                             context: AnyContext) -> None:

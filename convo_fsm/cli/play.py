@@ -104,7 +104,8 @@ def register(subparsers: Any) -> None:
                              f"{DEFAULT_STORE} when playing in a terminal, memory for a script")
     parser.add_argument("--record", metavar="FILE",
                         help="write the engine's transcript (JSON lines) to FILE, for "
-                             "`convo-fsm replay FILE TARGET`")
+                             "`convo-fsm replay FILE TARGET` (exact with --virtual; in real "
+                             "time a timer fires a few ms late, which replay reports)")
     parser.set_defaults(func=run)
 
 

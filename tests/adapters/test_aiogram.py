@@ -218,3 +218,18 @@ async def test_commands_naming_this_bot_reach_the_spec(h: Harness) -> None:
     assert await h.say(7, "/exit@other_bot", chat=GROUP) == [(GROUP, "echo: /exit@other_bot")]
     assert await h.say(7, "/exit@Quiz_Bot", chat=GROUP) == [(GROUP, "Bye.")]
     assert len(h.conv.engine) == 0
+
+
+async def test_the_dispatchers_startup_restores_and_its_shutdown_closes(tmp_path: Path) -> None:
+    db = tmp_path / "sessions.db"
+    clock = VirtualClock(0.0)
+    first = Harness(clock, store=SqliteStore(db))
+    await first.say(7, "/quiz")
+    await first.dp.emit_shutdown(bot=first.bot)  # aiogram's shutdown: the engine closes
+    assert len(first.conv.engine) == 0 and len(await SqliteStore(db).list()) == 1
+    second = Harness(VirtualClock(21.0), store=SqliteStore(db))
+    await second.dp.emit_startup(bot=second.bot)  # what start_polling does first
+    assert second.conv.engine.session("telegram:user:7") is not None
+    assert second.session.sent() == [(7, "10 s left")]  # its warning fell due while down
+    assert await second.say(7, "42") == [(7, "Right!"), (7, "Thanks for playing.")]
+    await second.dp.emit_shutdown(bot=second.bot)

@@ -87,3 +87,27 @@ def test_session_api_takes_astrbots_parameters() -> None:
         theirs = list(inspect.signature(getattr(getattr(real, cls), method)).parameters)
         mine = list(inspect.signature(getattr(getattr(ours, cls), method)).parameters)
         assert mine[:len(theirs)] == theirs, (cls, method)
+
+
+@pytest.mark.slow
+def test_components_and_chains_give_astrbots_values() -> None:
+    import astrbot.core.message.components as real
+    from astrbot.core.message.message_event_result import MessageEventResult as RealResult
+
+    import convo_fsm.compat.astrbot.core.message.components as ours
+    from convo_fsm.compat.astrbot.core.message.message_event_result import (
+        MessageEventResult as OurResult,
+    )
+
+    def facts(comp: Any, result: Any) -> list[Any]:
+        url = comp.Image.fromURL("https://i.example/a.png")
+        disk = comp.Image.fromFileSystem("/tmp/b.png")
+        chain = result().message("a").at("bo", 8).message("b").url_image("https://i.example/c")
+        return [url.file, disk.file, disk.path, comp.Image.fromBytes(b"xyz").file,
+                comp.Record.fromURL("https://r.example/a.wav").file,
+                comp.Plain("hi").toDict(), comp.At(qq=5, name="n").toDict(),
+                chain.get_plain_text(), chain.get_plain_text(with_other_comps_mark=True),
+                [type(c).__name__ for c in chain.chain], str(comp.ComponentType.Plain.value),
+                sorted(comp.ComponentTypes)]
+
+    assert facts(ours, OurResult) == facts(real, RealResult)

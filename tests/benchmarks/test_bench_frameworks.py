@@ -35,13 +35,14 @@ SMOKES: dict[str, dict[str, Any]] = {}
 
 def smoke(module: str) -> dict[str, Any]:
     """The scenario's smoke run (once per module: importing aiogram alone takes seconds)."""
-    pytest.importorskip(module)
+    pytest.importorskip({"ptb_adapter": "telegram"}.get(module, module))
     if module not in SMOKES:
         SMOKES[module] = _smoke(module)
     return SMOKES[module]
 
 
-@pytest.mark.parametrize(("module", "own"), [("aiogram", "fsm"), ("nonebot", "got")])
+@pytest.mark.parametrize(("module", "own"), [("aiogram", "fsm"), ("nonebot", "got"),
+                                             ("ptb_adapter", "conv")])
 def test_framework_scenarios_run(module: str, own: str) -> None:
     result = smoke(module)
     for key in ("ordinary_bare", f"ordinary_{own}", "ordinary_convo", f"deliver_{own}",
@@ -53,7 +54,9 @@ def test_framework_scenarios_run(module: str, own: str) -> None:
 
 
 def test_framework_jobs_are_in_the_run_and_reported(tmp_path: Path) -> None:
-    full = jobs(False, astrbot=False, ptb=False, compat=False, frameworks=("aiogram", "nonebot"))
+    full = jobs(False, astrbot=False, ptb=False, compat=False,
+                frameworks=("aiogram", "nonebot", "ptb_adapter"))
+    assert max(j.size for j in full if j.module == "ptb_adapter" and j.mode == "conv") == 10_000
     got = [j for j in full if j.module == "nonebot" and j.mode == "got"]
     assert max(j.size for j in got) == 10_000  # O(N) per event: not at 100k
     assert max(j.size for j in full if j.module == "aiogram") == 100_000
@@ -69,5 +72,5 @@ def test_framework_jobs_are_in_the_run_and_reported(tmp_path: Path) -> None:
            "results": results}
     report.write(run, tmp_path)
     text = (tmp_path / "RESULTS.md").read_text()
-    assert "## 8. Inside bot frameworks" in text
+    assert "## 10. Inside bot frameworks" in text
     assert "aiogram adapter: an ordinary message within 1.5x of aiogram's bare dispatch" in text

@@ -7,8 +7,11 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import pytest
+from budget import examples
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from convo_fsm.compat.astrbot import PluginHost
+from convo_fsm.compat.astrbot import PluginHost, WaiterEnded
 from convo_fsm.compat.astrbot.api.event import AstrMessageEvent, filter
 from convo_fsm.compat.astrbot.api.star import Star
 from convo_fsm.compat.astrbot.core.utils.session_waiter import (
@@ -173,3 +176,72 @@ async def test_unhashable_and_hashable_attributes_both_release(attrs: dict[str, 
 
 def _engine_specs(host: PluginHost) -> list[str]:
     return [info.spec for info in host.engine.sessions()] + list(host.engine._specs)
+
+
+class UserRoom(SessionFilter):
+    """One session per member per room; the room is a per-call attribute (and the key
+    names the event's chat, so a room's filter never claims another chat's message)."""
+
+    def __init__(self, room: str) -> None:
+        self.room = room
+
+    def filter(self, event: AstrMessageEvent) -> str:
+        return f"{self.room}|{event.get_group_id()}|{event.get_sender_id()}"
+
+
+OPS = st.lists(st.tuples(st.sampled_from(["start", "say", "end"]),
+                         st.sampled_from(["ann", "bo", "cy"]),
+                         st.sampled_from(["r1", "r2", "r3", "r4"])), max_size=40)
+
+
+@settings(max_examples=examples(100), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=OPS)
+def test_per_call_filters_route_exactly_their_sessions_and_leave_nothing(
+        ops: list[tuple[str, str, str]]) -> None:
+    """Any sequence of rooms starting, talking and ending (a RoomFilter per call): a
+    message reaches exactly the live session of its (user, room); the live filter
+    instances are exactly the rooms with live sessions; nothing is left at the end."""
+    import asyncio
+
+    async def run() -> None:
+        async with PluginHost() as host:
+            rt = host.runtime
+            got: list[tuple[str, str]] = []
+
+            async def handler(controller: SessionController, event: AstrMessageEvent) -> None:
+                got.append((event.get_sender_id(), event.message_str))
+                if event.message_str.startswith("end"):
+                    controller.stop()
+
+            live: set[tuple[str, str]] = set()
+            tasks = []
+            for op, user, room in ops:
+                group = f"g-{room}"
+                if op == "start":
+                    if (user, room) in live:
+                        continue
+                    start = host.event("/start", user, group)
+                    tasks.append(asyncio.ensure_future(
+                        rt.wait(handler, start, UserRoom(room), 60, False, False)))
+                    await asyncio.sleep(0)
+                    live.add((user, room))
+                else:
+                    text = f"{op} {room}"
+                    taken = await rt.dispatch(host.event(text, user, group))
+                    assert taken == ((user, room) in live)
+                    if taken:
+                        assert got[-1] == (user, text)
+                        if op == "end":
+                            live.discard((user, room))
+                [kind] = rt._filter_kinds.values() or [None]
+                rooms = {r for _, r in live}
+                assert kind is None or {f.room for f, _ in kind.live.values()} == rooms
+                assert len(host.engine) == len(live)
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        ended = sum(1 for o in outcomes if o is None)  # stopped by "end"
+        closed = [o for o in outcomes if isinstance(o, WaiterEnded)]
+        assert ended + len(closed) == len(tasks) and all(o.reason == "closed" for o in closed)
+        assert len(closed) == len(live)
+
+    asyncio.run(run())

@@ -181,6 +181,22 @@ async def test_scripted_llm_and_the_error_naming_the_call_without_one() -> None:
         assert not host.plugins[0].context.get_using_provider()
 
 
+async def test_a_handler_yielding_request_llm_gets_the_scripted_answer() -> None:
+    class Chat(Star):
+        @filter.command("talk")
+        async def talk(self, event: AstrMessageEvent, text: str) -> Any:
+            yield event.request_llm(prompt=text, system_prompt="be brief")
+
+    async with PluginHost(llm=["first", "second"]) as host:
+        host.load(Chat)
+        assert await host.send("/talk hi") == ["first"]
+        assert await host.send("/talk again", sender="bo") == ["second"]
+        request = host.llm.requests[0]  # type: ignore[union-attr]
+        assert (request.prompt, request.system_prompt) == ("hi", "be brief")
+        [error] = await host.send("/talk more")  # the script has run out: named
+        assert "no answer left for 'more'" in error
+
+
 async def test_what_needs_a_real_astrbot_is_refused_by_name() -> None:
     class Db(Star):
         @filter.command("db")
@@ -242,7 +258,7 @@ async def test_replies_keep_components_and_an_at_of_the_bot_wakes_a_group() -> N
         woke = host.event("pic", "ann", "g", components=[Comp.At(qq="bot"), Comp.Plain("pic")])
         assert await host.deliver(woke) == ["[Image]", "@you  here"]
         first, second = host.replies("ann")
-        assert first.images[0].url == "https://img.example.org/cat.png"
+        assert first.images[0].file == "https://img.example.org/cat.png"
         assert isinstance(second.chain[0], Comp.At)
 
 
@@ -319,3 +335,64 @@ async def test_render_kv_store_data_dir_and_llm_tools() -> None:
         assert host.llm_tools == ["weather"]
         text_image = await host.plugins[0].text_to_image("hello")
         assert json.loads(Path(text_image).read_text("utf-8"))["text"] == "hello"
+
+
+def test_components_and_chains_behave_as_astrbots() -> None:
+    import base64
+    import copy
+
+    from convo_fsm.compat.astrbot.api.event import MessageEventResult
+
+    img = Comp.Image.fromBytes(b"\x89PNG")
+    assert img.file == "base64://" + base64.b64encode(b"\x89PNG").decode()
+    local = Comp.Image.fromFileSystem("/tmp/x.png")
+    assert local.file == "file:///tmp/x.png" and local.path == "/tmp/x.png"
+    with pytest.raises(ValueError, match="not a valid url"):
+        Comp.Image.fromURL("ftp://x")
+    video, record = Comp.Video.fromURL("https://v.example/a.mp4"), Comp.Record(file="a.wav")
+    reply = Comp.Reply(id="9", sender_id="bot")
+    chain = [Comp.Plain("hi "), Comp.At(qq="7", name="ann"), img, video, record, reply,
+             Comp.File(name="a.txt", file="/tmp/a.txt")]
+    assert copy.deepcopy(chain) == chain and copy.deepcopy(chain)[0] is not chain[0]
+    assert Comp.render_chain(chain) == "hi @ann [Image][Video][Record][File a.txt]"
+    result = MessageEventResult().message("a").at("bo", 8).message("b").url_image(
+        "https://i.example/c.png")
+    assert result.get_plain_text() == "a b"
+    assert result.get_plain_text(with_other_comps_mark=True) == "a [At] b [Image]"
+    assert [c.toDict()["type"] for c in result.chain] == ["text", "at", "text", "image"]
+    assert result.chain[1].toDict() == {"type": "at", "data": {"qq": "8"}}
+    with pytest.raises(ValueError, match="needs qq"):
+        Comp.At(name="nobody")
+
+
+async def test_a_plugins_hourly_background_job_does_not_hold_up_sends() -> None:
+    ticks: list[int] = []
+
+    class Daily(Star):
+        async def initialize(self) -> None:
+            async def job() -> None:
+                while True:
+                    await asyncio.sleep(3600)  # real time: a daily push, say
+                    ticks.append(1)
+
+            self.context.register_task(job(), "daily push")
+
+        @filter.command("wait")
+        async def wait(self, event: AstrMessageEvent) -> Any:
+            from convo_fsm.compat.astrbot.core.utils.session_waiter import session_waiter
+
+            async def answer(controller: Any, ev: AstrMessageEvent) -> None:
+                controller.stop()
+
+            yield event.plain_result("waiting")
+            await asyncio.create_task(session_waiter(timeout=60)(answer)(event))
+            yield event.plain_result("answered")
+
+    async with PluginHost() as host:
+        host.load(Daily)
+        # The handler waits in its own task (the host is not told); the job's hour must
+        # not be waited for (that would stall this send until pytest's timeout).
+        assert await host.send("/wait") == ["waiting"]
+        assert await host.send("yes") == ["answered"]
+        assert ticks == [] and len(host._tasks) == 1  # the job, still waiting
+    assert ticks == []

@@ -1,7 +1,10 @@
-"""AstrBot's plugin API on convo_fsm (mirrors AstrBot's import paths, so porting a plugin
-is changing `astrbot.` to `convo_fsm.compat.astrbot.` in its imports), plus `PluginHost`,
-which runs such plugins without AstrBot, and `spec_command`, which makes any convo_fsm
-`Spec` a plugin command.
+"""AstrBot 4.29.3's plugin API on convo_fsm, at AstrBot's import paths under
+`convo_fsm.compat.` (`convo_fsm.compat.astrbot.api.event`, `...core.utils.session_waiter`,
+...; what is not offered and why: `surface.NOT_OFFERED`), plus `PluginHost`, a test kit
+that runs AstrBot plugins without AstrBot (`load_folder` takes a plugin folder unmodified:
+its `astrbot.*` imports map here while the host is open), and `spec_command`, which makes
+any convo_fsm `Spec` a plugin command. Inside real AstrBot, use
+`convo_fsm.adapters.astrbot` instead.
 """
 
 import logging

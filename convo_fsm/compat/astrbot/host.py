@@ -44,13 +44,19 @@ from typing import Any
 from convo_fsm.clock import Clock, VirtualClock
 from convo_fsm.compat.astrbot import context as host_context
 from convo_fsm.compat.astrbot.api.event.filter import RegisteringCommandable
-from convo_fsm.compat.astrbot.api.provider import Provider, ScriptedProvider
+from convo_fsm.compat.astrbot.api.provider import (
+    LLMUnavailable,
+    Provider,
+    ProviderRequest,
+    ScriptedProvider,
+)
 from convo_fsm.compat.astrbot.api.star import Context, Star
 from convo_fsm.compat.astrbot.core.config.astrbot_config import AstrBotConfig
 from convo_fsm.compat.astrbot.core.message import components as Comp
 from convo_fsm.compat.astrbot.core.message.message_event_result import (
     MessageChain,
     MessageEventResult,
+    ResultContentType,
 )
 from convo_fsm.compat.astrbot.core.platform.astr_message_event import AstrMessageEvent
 from convo_fsm.compat.astrbot.core.star.filter.command_group import CommandGroupFilter
@@ -154,6 +160,7 @@ class PluginHost:
     `Provider`). `default_key`: what `DefaultSessionFilter` keys by ("sender" or AstrBot's
     "origin"). `root_dir`: AstrBot's root (its `data/` holds plugin data; a temporary
     folder, removed on close, unless given). `bot_config`: overrides of the bot's config.
+    `real_wait`: how long `send` waits for a plugin's real-time sleep (see `_settle`).
     The clock is virtual unless given.
     """
 
@@ -161,11 +168,12 @@ class PluginHost:
                  wake_prefix: Iterable[str] = ("/",), llm: Any = None,
                  default_key: str = "sender", root_dir: str | Path | None = None,
                  bot_config: dict[str, Any] | None = None, platform: str = "local",
-                 self_id: str = "bot") -> None:
+                 self_id: str = "bot", real_wait: float = 1.0) -> None:
         self.clock: Clock = VirtualClock() if clock is None else clock
         self.runtime = Runtime(clock=self.clock, send=self._spec_reply, default_key=default_key)
         self.platform = platform
         self.self_id = self_id
+        self.real_wait = real_wait
         self.bot_config = AstrBotConfig(default_config={
             "wake_prefix": list(wake_prefix),
             "admins_id": [str(a) for a in admins],
@@ -523,7 +531,9 @@ class PluginHost:
                 result = bound.md.handler(bound.star, event, **params)
                 if inspect.isasyncgen(result):
                     async for item in result:
-                        if isinstance(item, MessageEventResult):
+                        if isinstance(item, ProviderRequest):
+                            await self._llm_request(event, item)
+                        elif isinstance(item, MessageEventResult):
                             event.set_result(item)
                         if event.is_stopped():  # AstrBot's scheduler: nothing more runs
                             await result.aclose()
@@ -546,6 +556,21 @@ class PluginHost:
                         plugin=bound.plugin.name, handler=bound.md.handler_name, error=exc)))
                     await self._respond(event)
                 event.stop_event()
+
+    async def _llm_request(self, event: AstrMessageEvent, request: ProviderRequest) -> None:
+        """A handler yielded `event.request_llm(...)`: the scripted LLM answers and the
+        answer is the event's result (AstrBot's agent stage, minus tools and history)."""
+        if self.llm is None:
+            raise LLMUnavailable("event.request_llm(): no LLM provider in this PluginHost; "
+                                 "give one with PluginHost(llm=[...answers]) or "
+                                 "PluginHost(llm=lambda request: ...)")
+        answer = await self.llm.text_chat(prompt=request.prompt,
+                                          session_id=event.unified_msg_origin,
+                                          image_urls=request.image_urls,
+                                          contexts=request.contexts,
+                                          system_prompt=request.system_prompt)
+        event.set_result(MessageEventResult().message(answer.completion_text)
+                         .set_result_content_type(ResultContentType.LLM_RESULT))
 
     async def _respond(self, event: AstrMessageEvent) -> None:
         result = event.get_result()
@@ -605,10 +630,12 @@ class PluginHost:
                 if not self._active:
                     return
                 if not ready:
-                    due = [h.when() for h in scheduled or () if not h.cancelled()]
+                    now = loop.time()
+                    due = [h.when() for h in scheduled or ()
+                           if not h.cancelled() and h.when() <= now + self.real_wait]
                     if not due:
-                        return  # quiescent: the rest waits for messages or virtual time
-                    timeout = max(0.0, min(due) - loop.time()) + 0.001
+                        return  # quiescent: the rest waits for messages or (virtual) time
+                    timeout = max(0.0, min(due) - now) + 0.001
             self._changed = loop.create_future()
             await asyncio.wait([*self._active, self._changed], timeout=timeout,
                                return_when=asyncio.FIRST_COMPLETED)

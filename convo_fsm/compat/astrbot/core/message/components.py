@@ -95,7 +95,8 @@ class BaseMessageComponent:
     def __init__(self, **kwargs: Any) -> None:
         missing = [name for name in self._required if name not in kwargs]
         if missing:
-            raise TypeError(f"{type(self).__name__} needs {', '.join(missing)}")
+            # AstrBot's models raise pydantic's ValidationError, a ValueError
+            raise ValueError(f"{type(self).__name__} needs {', '.join(missing)}")
         for name, default in self._defaults.items():
             value = kwargs.pop(name, default)
             setattr(self, name, list(value) if isinstance(value, list) else value)
@@ -136,6 +137,9 @@ class Plain(BaseMessageComponent):
     def render(self) -> str:
         return str(self.text)  # type: ignore[attr-defined]
 
+    def toDict(self) -> dict[str, Any]:
+        return {"type": "text", "data": {"text": self.text}}  # type: ignore[attr-defined]
+
 
 class Face(BaseMessageComponent):
     type = ComponentType.Face
@@ -148,7 +152,7 @@ class _Media(BaseMessageComponent):
     @classmethod
     def fromURL(cls, url: str, **kw: Any) -> Any:
         if url.startswith(("http://", "https://")):
-            return cls(file=url, url=url, **kw)
+            return cls(file=url, **kw)  # (AstrBot's: the URL is the `file`)
         raise ValueError("not a valid url")
 
     @classmethod
@@ -227,6 +231,9 @@ class At(BaseMessageComponent):
 
     def render(self) -> str:
         return f"@{self.name or self.qq} "  # type: ignore[attr-defined]
+
+    def toDict(self) -> dict[str, Any]:
+        return {"type": "at", "data": {"qq": str(self.qq)}}  # type: ignore[attr-defined]
 
 
 class AtAll(At):

@@ -223,6 +223,18 @@ class AstrMessageEvent:
     def clear_result(self) -> None:
         self._result = None
 
+    def request_llm(self, prompt: str, func_tool_manager: Any = None, tool_set: Any = None,
+                    session_id: str = "", image_urls: list[str] | None = None,
+                    audio_urls: list[str] | None = None, contexts: list[Any] | None = None,
+                    system_prompt: str = "", conversation: Any = None) -> Any:
+        """`yield event.request_llm(prompt=...)`: the host asks its scripted LLM and sends
+        the answer (AstrBot's agent stage, without tools or conversation history)."""
+        from convo_fsm.compat.astrbot.api.provider import ProviderRequest
+
+        return ProviderRequest(prompt=prompt, session_id=session_id, image_urls=image_urls,
+                               contexts=contexts, system_prompt=system_prompt,
+                               audio_urls=list(audio_urls or ()), conversation=conversation)
+
     def should_call_llm(self, call_llm: bool) -> None:
         self.call_llm = call_llm
 
