@@ -443,6 +443,8 @@ class _Builder:
 
     def call(self, raw: Mapping[str, Any], path: Path_, state: str) -> Call:
         child = self.registry.get(raw["spec"])
+        if getattr(self.registry, "stands_in", False) and not isinstance(child, Spec):
+            child = _stand_in_child(raw["spec"], raw["on_end"])
         if not isinstance(child, Spec):
             what = "unknown" if child is None else f"not a Spec ({type(child).__name__}):"
             raise self.fail(f"call spec {raw['spec']!r} is {what} a called spec is a Spec in the "
@@ -541,6 +543,15 @@ class _Builder:
         options = {k: raw[k] for k in ("confirm", "intro", "done", "cancelled") if k in raw}
         return self.spec(lambda: forms.form(d["name"], slots, start=self.start(d.get("start")),
                                             **options))
+
+
+def _stand_in_child(name: str, on_end: Mapping[str, Any]) -> Spec:
+    """A called spec for checking a file without its registry: it can end in every final
+    state `on_end` names."""
+    finals = [k for k in on_end if k not in ("stop", "timeout", "*")]
+    return Spec(name=name, initial="running",
+                states=[State("running", on=[On(f, f) for f in finals] + [On("stop", STOP)]),
+                        *(State(f, final=True) for f in finals)])
 
 
 def spec_from_data(data: Mapping[str, Any], registry: Registry | None = None, *,
@@ -671,8 +682,8 @@ def spec_to_data(spec: Spec, registry: Registry | None = None) -> dict[str, Any]
 
 
 def dump_spec(spec: Spec, path: str | Path, registry: Registry | None = None) -> None:
-    """Write `spec` as a YAML, TOML-less JSON or YAML file by `path`'s suffix (.yaml/.yml,
-    .json; TOML has no writer in the standard library)."""
+    """Write `spec` as a spec file, YAML or JSON by `path`'s suffix (.yaml, .yml, .json;
+    the standard library has no TOML writer)."""
     p = Path(path)
     data = spec_to_data(spec, registry)
     fmt = SUFFIXES.get(p.suffix.lower())

@@ -274,6 +274,10 @@ def step(spec: Spec, session: Session, event: Input | TimerFired | Force | SetDe
          now: float, _table_only: bool = False) -> Result:
     """Apply one input to `session`; return the new session and the effects to perform."""
     if spec.calls and not _table_only:  # sub-conversations: see "calls" below
+        if type(event) is Input:
+            fast = _fast_child(spec, session, event, now)
+            if fast is not None:
+                return fast
         return _call_step(spec, session, event, now)
     kind = type(event)
     if kind is Force:
@@ -605,9 +609,16 @@ def _frames(levels: Sequence[_Level]) -> list[dict[str, Any]]:
 
 
 def _earliest(levels: Sequence[_Level]) -> tuple[float | None, float | None]:
+    """The stack's next deadline and warning. A warning not before that deadline is left
+    for later (it stays in its level): the session's warning always comes before its
+    deadline, as in a single spec."""
     deadlines = [lv.deadline for lv in levels if lv.deadline is not None]
     warnings = [lv.warn_at for lv in levels if lv.warn_at is not None]
-    return (min(deadlines) if deadlines else None), (min(warnings) if warnings else None)
+    deadline = min(deadlines) if deadlines else None
+    warn_at = min(warnings) if warnings else None
+    if warn_at is not None and deadline is not None and warn_at >= deadline:
+        warn_at = None
+    return deadline, warn_at
 
 
 def _view(level: _Level, session: Session) -> Session:
@@ -729,8 +740,25 @@ class _Settle:
                      "stop", self.now, True)
         self.apply(k - 1, result, False)
 
+    def due_warnings(self) -> None:
+        """A level's warning whose time has come by the end of this step (a calling level's
+        running one, met by its child's new timers) is sent in this step, not armed in the
+        past."""
+        while self.end is None:
+            _, warn_at = _earliest(self.levels)
+            if warn_at is None or warn_at > self.now:
+                return
+            k = next(i for i, lv in enumerate(self.levels) if lv.warn_at == warn_at)
+            level = self.levels[k] = self.levels[k]._replace(warn_at=None)
+            timeout = level.spec.by_name[level.state].timeout
+            warn = None if timeout is None else timeout.warn
+            if warn is not None and self.actions:
+                self.runs.append(Run(warn if k == 0 else _in_level(
+                    warn, _view(level, self.session)), "warn"))
+
     def result(self, spec: Spec, handled: bool = True) -> Result:
         session = self.session
+        self.due_warnings()
         deadline, warn_at = _earliest(self.levels)
         root = self.root
         state = self.levels[0].state
@@ -770,11 +798,8 @@ def _choose_in(spec: Spec, level: _Level, session: Session, name: str, event: An
 def _call_step(spec: Spec, session: Session, event: Input | TimerFired | Force | SetDeadline,
                now: float) -> Result:
     kind = type(event)
-    if kind is Input:
+    if kind is Input:  # (step tried the short path first)
         assert isinstance(event, Input)
-        fast = _fast_child(spec, session, event, now)
-        if fast is not None:
-            return fast
         return _call_input(spec, session, _levels(spec, session), event, now)
     levels = _levels(spec, session)
     if kind is TimerFired:
@@ -827,10 +852,13 @@ def _fast_child(spec: Spec, session: Session, event: Input, now: float) -> Resul
         return None
     frame = frames[0]
     child = call.spec
-    if type(frame) is not dict or frame.get("spec") != child.name:
+    try:  # (frames are written by this module with every key; anything else: general path)
+        if frame["spec"] != child.name:
+            return None
+        cstate = child.by_name.get(frame["state"])
+        caller = frame["caller"]
+    except (KeyError, TypeError):
         return None
-    state_name = frame.get("state")
-    cstate = child.by_name.get(state_name) if type(state_name) is str else None
     if cstate is None:
         return None
     raw = event.event
@@ -873,12 +901,13 @@ def _fast_child(spec: Spec, session: Session, event: Input, now: float) -> Resul
     else:
         return None
     frame["state"], frame["deadline"], frame["warn_at"] = new_state, deadline, warn_at
-    caller = frame.get("caller")
     if caller is not None and call.timeout == "running":
         if caller[0] is not None and (deadline is None or caller[0] < deadline):
             deadline = caller[0]
         if caller[1] is not None and (warn_at is None or caller[1] < warn_at):
             warn_at = caller[1]
+        if warn_at is not None and deadline is not None and warn_at >= deadline:
+            warn_at = None  # (as _earliest: a warning always comes before the deadline)
     arm = _new(Arm, (deadline, warn_at))
     action = t.action
     root = _new(Session, (session.key, session.spec, session.state, session.data, deadline,
@@ -986,6 +1015,12 @@ def _call_timer(spec: Spec, session: Session, levels: list[_Level], event: Timer
         if warn is not None:
             view = _view(work.levels[k], session)
             work.runs.append(Run(warn if k == 0 else _in_level(warn, view), "warn"))
+        next_deadline, next_warning = _earliest(work.levels)
+        if next_warning is None and next_deadline == deadline:
+            # As a single spec's warning: the deadline stands (same generation, no Arm).
+            frames = _frames(work.levels)
+            effects: list[Effect] = [Run(_write_frames(frames), "action"), *work.runs]
+            return Result(session._replace(warn_at=None, updated=now), tuple(effects))
         return work.result(spec)
     k = next((i for i, lv in enumerate(levels) if lv.deadline is not None
               and lv.deadline == deadline), None)

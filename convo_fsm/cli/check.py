@@ -25,6 +25,8 @@ class Placeholders(Mapping[str, Callable[..., Any]]):
     """A registry that has every name (a stand-in that does nothing), remembering which were
     asked for: checks a file's structure without the program's callables."""
 
+    stands_in = True  # (a called spec is stood in for too: see spec_file)
+
     def __init__(self) -> None:
         self.asked: dict[str, None] = {}
 

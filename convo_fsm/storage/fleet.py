@@ -171,15 +171,17 @@ _IN_HAND: contextvars.ContextVar[tuple[str, str, Any, str] | None] = contextvars
 
 
 class _Part:
-    __slots__ = ("epoch", "forward_to", "handling", "ops", "p", "read_from", "state", "tasks",
-                 "valid_until", "value")
+    __slots__ = ("acks", "epoch", "forward_to", "handling", "ops", "p", "read_from",
+                 "results", "state", "tasks", "valid_until", "value")
 
     def __init__(self, p: int) -> None:
         self.p = p
         self.value = ""          # the lease value we hold ('' none)
         self.state = _DROPPED
         self.epoch = 0           # bumped on every takeover and drop: late results are ignored
-        self.ops: list[str] = []  # commit operations waiting for the flusher
+        self.ops: list[str] = []  # session writes waiting for the flusher
+        self.acks: list[str] = []  # events handled, to acknowledge with the writes
+        self.results: list[list[Any]] = []  # [event id, host, payload] ('' '': timer replies)
         self.read_from = "0"     # '0'/id: pending events first; '>' new ones
         self.valid_until = 0.0   # local monotonic time our lease surely lasts until
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -404,7 +406,8 @@ class FleetWorker:
         finally:
             for task in self._tasks:
                 task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            if self._tasks:
+                await asyncio.wait(self._tasks, timeout=5.0)
             if self.engine is not None:
                 await self.engine.close()
             self._done.set()
@@ -500,6 +503,8 @@ class FleetWorker:
                 part.epoch += 1
                 part.read_from = "0"
                 part.ops.clear()
+                part.acks.clear()
+                part.results.clear()
                 self._taking.add(part.p)
             self.store.listing = {part.p for part in parts}
             try:
@@ -545,6 +550,8 @@ class FleetWorker:
         part.state = _DROPPED
         part.epoch += 1
         part.ops.clear()
+        part.acks.clear()
+        part.results.clear()
         engine = self.engine
         if engine is not None:
             of = self.layout.of
@@ -627,7 +634,12 @@ class FleetWorker:
         if entry_id in part.handling:
             return
         part.handling.add(entry_id)
-        got = dict(zip(fields[::2], fields[1::2], strict=True)) if fields else {}
+        try:
+            got = json.loads(fields[1]) if fields and fields[0] == "m" else {}
+            if not isinstance(got, dict):
+                got = {}
+        except ValueError:
+            got = {}
         task = asyncio.get_running_loop().create_task(self._handle(part, part.epoch, entry_id,
                                                                    got))
         self._inflight += 1
@@ -677,7 +689,8 @@ class FleetWorker:
         if replies:
             payload["r"] = replies
         if part.epoch == epoch and part.state != _DROPPED:
-            part.ops += ["A", eid, host, json.dumps(payload, ensure_ascii=False)]
+            part.acks.append(eid)
+            part.results.append([eid, host, payload])
             self._kick()
 
     async def _apply(self, engine: Engine, kind: str, key: str, event: Any, gid: str,
@@ -735,7 +748,7 @@ class FleetWorker:
             logger.warning("fleet worker %s: reply to %r dropped: no partition owned",
                            self.id, reply.to)
             return
-        part.ops += ["T", json.dumps({"r": [[reply.to, reply.text]]}, ensure_ascii=False)]
+        part.results.append(["", "", {"r": [[reply.to, reply.text]]}])
         self._kick()
 
     # -- committing ----------------------------------------------------------------------
@@ -743,7 +756,7 @@ class FleetWorker:
         self._dirty.set()
 
     async def _flusher(self) -> None:
-        while True:
+        while not self._stopping:
             await self._dirty.wait()
             self._dirty.clear()
             try:
@@ -758,33 +771,35 @@ class FleetWorker:
             await self._flush_locked()
 
     async def _flush_locked(self) -> None:
-        batch = [(part, part.epoch, part.ops) for part in self._parts.values()
-                 if part.ops and part.state != _DROPPED]
+        batch = [(part, part.epoch, part.ops, part.acks, part.results)
+                 for part in self._parts.values()
+                 if (part.ops or part.acks or part.results) and part.state != _DROPPED]
         if not batch:
             return
         layout = self.layout
-        for part, _, _ in batch:
-            part.ops = []
+        for part, *_ in batch:
+            part.ops, part.acks, part.results = [], [], []
         try:
             calls = []
-            for part, _, ops in batch:
+            for part, _, ops, acks, results in batch:
                 p = part.p
                 if part.forward_to:
                     ops = [*ops, "X", part.forward_to]
+                blob = json.dumps(results, ensure_ascii=False) if results else ""
                 calls.append(([layout.part(p, "lease"), layout.part(p, "rev"),
                                layout.part(p, "s"), layout.part(p, "ev"), layout.part(p, "out")],
-                              [part.value, *ops]))
-            results = await self._many(self._commit, calls)
+                              [part.value, str(len(acks)), *acks, blob, *ops]))
+            results_ = await self._many(self._commit, calls)
         except (aioredis.RedisError, OSError) as exc:
             # Unknown outcome: what we hold for these partitions may not be what is stored.
             logger.warning("fleet worker %s: commit failed (%s): partitions reloaded", self.id,
                            exc)
-            for part, epoch, _ in batch:
+            for part, epoch, *_ in batch:
                 if part.epoch == epoch:
                     await self._lose(part)
             return
-        forwards: list[tuple[_Part, list[str], list[str]]] = []
-        for (part, epoch, ops), res in zip(batch, results, strict=True):
+        forwards: list[tuple[_Part, str, list[list[Any]]]] = []
+        for (part, epoch, _, _, results), res in zip(batch, results_, strict=True):
             if part.epoch != epoch:
                 continue
             if isinstance(res, Exception) or res[0] != 1:
@@ -793,35 +808,19 @@ class FleetWorker:
                 await self._lose(part)
                 continue
             self.commits += 1
-            forwards.append((part, ops, res[1]))
+            if res[1]:
+                forwards.append((part, res[1], results))
         if forwards:
             await self._forward(forwards)
 
-    async def _forward(self, forwards: list[tuple[_Part, list[str], list[str]]]) -> None:
-        """Copy committed results to their hosts' streams and timer replies to the outbox (at
-        least once: a worker dying here leaves them in `out` for the next owner)."""
+    async def _forward(self, forwards: list[tuple[_Part, str, list[list[Any]]]]) -> None:
+        """Copy committed results to their hosts' streams and timer replies to the outbox, one
+        entry per host and commit (at least once: a worker dying here leaves them in `out`
+        for the next owner, and hosts drop an origin they have seen)."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            for part, ops, ids in forwards:
-                it = iter(ids)
-                i = 0
-                while i < len(ops):
-                    op = ops[i]
-                    if op == "W":
-                        i += 5
-                    elif op == "D":
-                        i += 3
-                    elif op == "A":
-                        out_id = next(it)
-                        self._send_out(pipe, part.p, out_id, ops[i + 1], ops[i + 2], ops[i + 3])
-                        i += 4
-                    elif op == "T":
-                        out_id = next(it)
-                        self._send_out(pipe, part.p, out_id, "", "", ops[i + 1])
-                        i += 2
-                    else:
-                        i += 2
-                if ids:
-                    part.forward_to = _after(ids[-1])
+            for part, out_id, results in forwards:
+                self._send_out(pipe, part.p, out_id, results)
+                part.forward_to = _after(out_id)
             try:
                 await pipe.execute()
                 self.round_trips += 1
@@ -831,15 +830,14 @@ class FleetWorker:
                 for part, _, _ in forwards:
                     await self._lose(part)
 
-    def _send_out(self, pipe: Any, p: int, out_id: str, eid: str, host: str,
-                  payload: str) -> None:
-        origin = f"{p}:{out_id}"
-        eid = f"{p}/{eid}" if eid else ""
-        if host:
-            pipe.xadd(self.layout.host(host), {"e": eid, "p": payload, "o": origin},
-                      maxlen=self.outbox_max, approximate=False)
-        else:
-            pipe.xadd(self.layout.outbox, {"e": eid, "p": payload, "o": origin},
+    def _send_out(self, pipe: Any, p: int, out_id: str, results: list[list[Any]]) -> None:
+        by_host: dict[str, list[list[Any]]] = {}
+        for eid, host, payload in results:
+            by_host.setdefault(host, []).append([f"{p}/{eid}" if eid else "", payload])
+        for host, items in by_host.items():
+            stream = self.layout.host(host) if host else self.layout.outbox
+            pipe.xadd(stream, {"o": f"{p}:{out_id}:{host}",
+                               "b": json.dumps(items, ensure_ascii=False)},
                       maxlen=self.outbox_max, approximate=False)
 
     async def _forward_leftovers(self, parts: list[_Part]) -> None:
@@ -854,8 +852,13 @@ class FleetWorker:
         async with self.redis.pipeline(transaction=False) as pipe:
             for part, entries in zip(parts, rows, strict=True):
                 for out_id, f in entries:
-                    self._send_out(pipe, part.p, out_id, f.get("e", ""), f.get("h", ""),
-                                   f.get("p", "{}"))
+                    try:
+                        results = json.loads(f.get("b") or "[]")
+                    except ValueError:
+                        logger.error("fleet: unreadable results %s in partition %d", out_id,
+                                     part.p)
+                        continue
+                    self._send_out(pipe, part.p, out_id, results)
                 if entries:
                     part.forward_to = _after(entries[-1][0])
             await pipe.execute()
@@ -898,6 +901,7 @@ class FleetHost:
         self._seen_set: set[str] = set()
         self._sending: set[asyncio.Future[Any]] = set()
         self._partition_of_stream: dict[str, int] = {}
+        self._closing = False
         self.round_trips = 0
 
     async def __aenter__(self) -> FleetHost:
@@ -917,9 +921,13 @@ class FleetHost:
             self._tasks.append(loop.create_task(self._outbox()))
 
     async def close(self) -> None:
+        # The flag as well as the cancel: a cancel that lands inside a redis-py call can be
+        # absorbed by its connection handling, and the loops must end anyway.
+        self._closing = True
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5.0)
         with contextlib.suppress(aioredis.RedisError):
             await self.redis.delete(self.layout.host(self.id))
 
@@ -974,7 +982,8 @@ class FleetHost:
         if fut is None:  # (the writer registered it; an early result may be there already)
             fut = self._waiting[eid] = asyncio.get_running_loop().create_future()
         try:
-            payload = await asyncio.wait_for(fut, self.timeout)
+            async with asyncio.timeout(self.timeout):  # (no task per call, unlike wait_for)
+                payload = await fut
         except TimeoutError:
             raise StoreError(f"no worker answered event {eid} for {key!r} within "
                              f"{self.timeout:g} s (it stays queued)") from None
@@ -1002,7 +1011,7 @@ class FleetHost:
     # -- loops -----------------------------------------------------------------------------
     async def _writer(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._closing:
             await self._wake.wait()
             self._wake.clear()
             batch, self._queue = self._queue, []
@@ -1011,7 +1020,7 @@ class FleetHost:
             try:
                 async with self.redis.pipeline(transaction=False) as pipe:
                     for stream, fields, _ in batch:
-                        pipe.xadd(stream, fields)
+                        pipe.xadd(stream, {"m": json.dumps(fields, ensure_ascii=False)})
                     ids = await pipe.execute()
                 self.round_trips += 1
             except (aioredis.RedisError, OSError) as exc:
@@ -1031,7 +1040,7 @@ class FleetHost:
     async def _results(self) -> None:
         stream = self.layout.host(self.id)
         last = "0-0"
-        while True:
+        while not self._closing:
             try:
                 got = await self.redis.xread({stream: last}, count=1000, block=1000)
                 self.round_trips += 1
@@ -1039,21 +1048,24 @@ class FleetHost:
                 logger.warning("host %s: reading results failed: %s", self.id, exc)
                 await asyncio.sleep(0.1)
                 continue
+            except Exception:
+                logger.exception("host %s: reading results failed", self.id)
+                await asyncio.sleep(0.1)
+                continue
             for _, entries in got or ():
                 for entry_id, f in entries:
                     last = entry_id
                     if not self._fresh(f.get("o", "")):
                         continue
-                    payload = json.loads(f.get("p") or "{}")
-                    eid = f.get("e", "")
-                    fut = self._waiting.get(eid)
-                    if fut is not None:
-                        if not fut.done():
-                            fut.set_result(payload)
-                    else:
-                        self._early[eid] = payload
-                        while len(self._early) > 10_000:
-                            self._early.pop(next(iter(self._early)))
+                    for eid, payload in json.loads(f.get("b") or "[]"):
+                        fut = self._waiting.get(eid)
+                        if fut is not None:
+                            if not fut.done():
+                                fut.set_result(payload)
+                        else:
+                            self._early[eid] = payload
+                            while len(self._early) > 10_000:
+                                self._early.pop(next(iter(self._early)))
 
     def _fresh(self, origin: str) -> bool:
         """False for a result or reply forwarded twice (a worker died while forwarding)."""
@@ -1069,7 +1081,7 @@ class FleetHost:
 
     async def _outbox(self) -> None:
         stream = self.layout.outbox
-        while True:
+        while not self._closing:
             try:
                 got = await self.redis.xreadgroup("hosts", self.id, {stream: ">"}, count=1000,
                                                   block=1000)
@@ -1087,8 +1099,9 @@ class FleetHost:
                     ids.append(entry_id)
                     if not self._fresh(f.get("o", "")):
                         continue
-                    for to, text in json.loads(f.get("p") or "{}").get("r", ()):
-                        self._emit(Reply(to, text, None))
+                    for _, payload in json.loads(f.get("b") or "[]"):
+                        for to, text in payload.get("r", ()):
+                            self._emit(Reply(to, text, None))
             if ids:
                 with contextlib.suppress(aioredis.RedisError):
                     await self.redis.xack(stream, "hosts", *ids)

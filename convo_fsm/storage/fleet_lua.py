@@ -54,20 +54,22 @@ end
 return out
 """
 
-# KEYS: lease, rev, s, ev, out. ARGV: value, then operations:
+# KEYS: lease, rev, s, ev, out. ARGV: value, n, n acknowledged event ids, results, then
+# operations:
 #   W key expect newrev record   write a session if its revision is `expect` ('' = none)
 #   D key expect                 delete a session at revision `expect`
-#   A eventid host payload       acknowledge an event; its result and replies go to `out`
-#   T payload                    a reply no host waits for (timers) goes to `out`
 #   X minid                      forwarded: drop `out` entries before `minid`
-# Every compare-and-set is checked before anything is written: {-2, key, found} writes
-# nothing. {-1}: the lease is not ours. {1, {out ids}}: done.
+# `results` (the acknowledged events' results and replies, and replies no host waits for,
+# as one JSON text; '' if none) becomes one `out` entry. Every compare-and-set is checked
+# before anything is written: {-2, key, found} writes nothing. {-1}: the lease is not ours.
+# {1, out id or ''}: done.
 COMMIT = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {-1} end
+local nacks = tonumber(ARGV[2])
+local first = 4 + nacks
 local n = #ARGV
 local seen = {}
-local i = 2
-local acked = nil
+local i = first
 while i <= n do
   local op = ARGV[i]
   if op == 'W' or op == 'D' then
@@ -76,12 +78,10 @@ while i <= n do
     if cur == nil then cur = redis.call('HGET', KEYS[2], key) or '' end
     if cur ~= expect then return {-2, key, cur} end
     if op == 'W' then seen[key] = ARGV[i + 3]; i = i + 5 else seen[key] = ''; i = i + 3 end
-  elseif op == 'A' then i = i + 4
-  elseif op == 'T' or op == 'X' then i = i + 2
+  elseif op == 'X' then i = i + 2
   else return {-3, op} end
 end
-local ids = {}
-i = 2
+i = first
 while i <= n do
   local op = ARGV[i]
   if op == 'W' then
@@ -92,27 +92,26 @@ while i <= n do
     redis.call('HDEL', KEYS[2], ARGV[i + 1])
     redis.call('HDEL', KEYS[3], ARGV[i + 1])
     i = i + 3
-  elseif op == 'A' then
-    redis.call('XACK', KEYS[4], 'g', ARGV[i + 1])
-    acked = ARGV[i + 1]
-    ids[#ids + 1] = redis.call('XADD', KEYS[5], '*', 'e', ARGV[i + 1], 'h', ARGV[i + 2],
-                               'p', ARGV[i + 3])
-    i = i + 4
-  elseif op == 'T' then
-    ids[#ids + 1] = redis.call('XADD', KEYS[5], '*', 'e', '', 'h', '', 'p', ARGV[i + 1])
-    i = i + 2
   else
     redis.call('XTRIM', KEYS[5], 'MINID', ARGV[i + 1])
     i = i + 2
   end
 end
-if acked then
+local j = 3
+while j < 3 + nacks do
+  local k = math.min(j + 999, 2 + nacks)
+  redis.call('XACK', KEYS[4], 'g', unpack(ARGV, j, k))
+  j = k + 1
+end
+if nacks > 0 then
   -- Events before the oldest unacknowledged one are done: drop them from the stream.
   local pend = redis.call('XPENDING', KEYS[4], 'g')
-  if pend[1] == 0 then redis.call('XTRIM', KEYS[4], 'MINID', acked)
+  if pend[1] == 0 then redis.call('XTRIM', KEYS[4], 'MINID', ARGV[2 + nacks])
   else redis.call('XTRIM', KEYS[4], 'MINID', pend[2]) end
 end
-return {1, ids}
+local out = ''
+if ARGV[3 + nacks] ~= '' then out = redis.call('XADD', KEYS[5], '*', 'b', ARGV[3 + nacks]) end
+return {1, out}
 """
 
 # KEYS: lease, journal. ARGV: value, entry.

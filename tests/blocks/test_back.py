@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from diagram_helpers import expected_edges, parse_dot, parse_mermaid
+from hypothesis import settings
 
 from convo_fsm import (
     BACK,
@@ -150,4 +151,7 @@ def test_back_edges_are_drawn_as_labelled_loops() -> None:
 
 
 TestTripWithBack = conversation_machine(TRIP, texts=("/back", "/note", "x")).TestCase
+TestTripWithBack.settings = settings(max_examples=25, stateful_step_count=30, deadline=None)
 TestRandomSpecsWithBack = conversation_machine(specs(back=True, max_states=4)).TestCase
+TestRandomSpecsWithBack.settings = settings(max_examples=40, stateful_step_count=30,
+                                            deadline=None)

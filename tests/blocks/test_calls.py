@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from diagram_helpers import expected_details, expected_edges, parse_dot, parse_mermaid
+from hypothesis import settings
 
 from convo_fsm import (
     CALL_DEPTH_LIMIT,
@@ -278,6 +279,7 @@ TestShopMachine = conversation_machine(
     shop(timeout="running", unwind=("quit",)),
     texts=("/order", "Main St", "12345", "12", "back", "cancel", "/menu", "/help", "/quit",
            "ok")).TestCase
+TestShopMachine.settings = settings(max_examples=25, stateful_step_count=30, deadline=None)
 
 
 def test_the_short_path_and_the_general_path_agree() -> None:

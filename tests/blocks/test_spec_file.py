@@ -319,6 +319,10 @@ def test_convo_fsm_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert main(["check", str(bad)]) == 1
     assert f"{bad}:20: states.done.final: 3 is not of type 'boolean'" in capsys.readouterr().err
     assert main(["check", str(tmp_path / "none.yaml")]) == 2
+    calls = write(tmp_path, "calls.yaml", "name: c\nstates:\n  s:\n    call: {spec: child, "
+                  "on_end: {done: t, cancelled: STOP}}\n  t: {final: true}\n")
+    assert main(["check", str(calls)]) == 0  # a called spec is stood in for as well
+    assert "names not resolved (give --registry MODULE:ATTR): child" in capsys.readouterr().out
     assert main(["check", str(good), "--registry", "no_such_module_x:R"]) == 2
     assert "--registry 'no_such_module_x:R': ModuleNotFoundError" in capsys.readouterr().err
     (tmp_path / "reg_mod.py").write_text("from convo_fsm import Context\nR = {}\n")

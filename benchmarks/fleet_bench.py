@@ -1,0 +1,280 @@
+"""Throughput and latency of the worker fleet (convo_fsm.storage.fleet), with the in-process
+engine and aiogram's RedisStorage + RedisEventIsolation beside it.
+
+    python -m benchmarks.fleet_bench [--events N] [--sessions S] [--partitions P]
+
+- `fleet/<W> worker(s)`: W FleetWorker processes on one redis-server (no persistence, so
+  Redis's disk is not measured), one host process (this one) keeping `--inflight` events in
+  flight over S sessions of a counter spec (each event runs one action that changes `data`
+  and replies; its step is committed before the host gets the result). Events/s over N
+  events; Redis round trips per event, counted by the workers (reads, commits, forwards,
+  ticks) and by the host (XADD pipelines, result reads); then p50/p99 latency from the
+  host's XADD to the result, with events sent at half the measured rate.
+- `engine/in-process`: one Engine, no store, the same spec, deliver awaited in turn.
+- `aiogram/<W> process(es)`: what an aiogram bot with `RedisStorage` and
+  `RedisEventIsolation` does per update: take the key's lock, read the state data, write it
+  back changed, release; W processes, `--inflight` updates in flight each.
+
+Not a test: nothing is asserted. Prints a Markdown table (and `--json FILE`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from benchmarks.storage_bench import SPEC, start_redis
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# -- a worker process ------------------------------------------------------------------------
+async def worker_main(url: str, prefix: str, partitions: int, wid: str) -> None:
+    import redis.asyncio as aioredis
+
+    from convo_fsm.storage.fleet import FleetWorker, serve
+
+    client = aioredis.Redis.from_url(url, decode_responses=True)
+    worker = FleetWorker(client, [SPEC], worker_id=wid, prefix=prefix, partitions=partitions,
+                         lease=5.0, tick=0.5, batch=512, max_inflight=8192, poll=0.005)
+    await worker.start()
+    print("ready", flush=True)
+    await serve(worker)
+    print("figures " + json.dumps(worker.figures()), flush=True)
+    await client.aclose()
+
+
+# -- the fleet -------------------------------------------------------------------------------
+async def owned(client: Any, prefix: str, partitions: int) -> set[str]:
+    holders = set()
+    for p in range(partitions):
+        got = await client.get(f"{prefix}{{p{p}}}:lease")
+        if got is None:
+            return set()
+        holders.add(got.split("|", 1)[1])
+    return holders
+
+
+async def bench_fleet(url: str, workers: int, events: int, sessions: int, partitions: int,
+                      inflight: int) -> dict[str, Any]:
+    import redis.asyncio as aioredis
+
+    from convo_fsm.storage.fleet import FleetHost
+
+    prefix = f"fb{uuid.uuid4().hex[:6]}:"
+    procs = [subprocess.Popen([sys.executable, "-m", "benchmarks.fleet_bench", "--worker", url,
+                               prefix, str(partitions), f"w{i}"], cwd=ROOT,
+                              stdout=subprocess.PIPE, text=True) for i in range(workers)]
+    client = aioredis.Redis.from_url(url, decode_responses=True)
+    host = FleetHost(client, prefix=prefix, partitions=partitions, send=lambda r: None,
+                     timeout=120.0, outbox=False)
+    await host.open()
+    try:
+        for p in procs:
+            assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+        while len(await owned(client, prefix, partitions)) != workers:
+            await asyncio.sleep(0.05)
+        keys = [f"k{i}" for i in range(sessions)]
+        await asyncio.gather(*(host.start(SPEC, k) for k in keys))
+        print(f"  {workers} worker(s): {sessions} sessions started", file=sys.stderr, flush=True)
+        # throughput: `inflight` events always in flight
+        done = 0
+        host_rt = host.round_trips
+
+        async def lane(i: int) -> None:
+            nonlocal done
+            n = i
+            while n < events:
+                assert await host.deliver(keys[n % sessions], "x")
+                done += 1
+                n += inflight
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(lane(i) for i in range(inflight)))
+        elapsed = time.perf_counter() - t0
+        rate = events / elapsed
+        print(f"  {rate:.0f} events/s", file=sys.stderr, flush=True)
+        host_trips = host.round_trips - host_rt
+        # latency at half that rate, open loop
+        lat: list[float] = []
+        n_lat = min(events // 2, int(rate / 2 * 3))  # about three seconds
+        gap = 2.0 / rate
+
+        async def one(key: str) -> None:
+            s = time.perf_counter()
+            assert await host.deliver(key, "x")
+            lat.append(time.perf_counter() - s)
+
+        tasks = []
+        start = time.perf_counter()
+        for i in range(n_lat):
+            due = start + i * gap
+            now = time.perf_counter()
+            if due > now:
+                await asyncio.sleep(due - now)
+            tasks.append(asyncio.ensure_future(one(keys[i % sessions])))
+        while not all(t.done() for t in tasks):
+            await asyncio.wait(tasks, timeout=5)
+            print(f"  latency: {sum(t.done() for t in tasks)}/{len(tasks)} answered, "
+                  f"{len(host._waiting)} waiting, {len(host._early)} early", file=sys.stderr,
+                  flush=True)
+        lat.sort()
+    finally:
+        await host.close()
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        figures = []
+        for p in procs:
+            print("  waiting for a worker to drain", file=sys.stderr, flush=True)
+            out, _ = p.communicate(timeout=120)
+            figures += [json.loads(line[8:]) for line in out.splitlines()
+                        if line.startswith("figures ")]
+        await client.aclose()
+    worker_events = sum(f["events"] for f in figures)
+    worker_trips = sum(f["round_trips"] for f in figures)
+    return {"name": f"fleet/{workers} worker{'s' if workers > 1 else ''}", "events": events,
+            "events_per_s": rate,
+            "worker_round_trips_per_event": worker_trips / max(1, worker_events),
+            "host_round_trips_per_event": host_trips / events,
+            "p50_ms": lat[len(lat) // 2] * 1e3, "p99_ms": lat[int(len(lat) * 0.99)] * 1e3,
+            "latency_rate": 1 / gap}
+
+
+# -- the in-process engine -------------------------------------------------------------------
+async def bench_engine(events: int, sessions: int) -> dict[str, Any]:
+    from convo_fsm import Engine, VirtualClock
+
+    engine = Engine(clock=VirtualClock(), send=lambda r: None)
+    keys = [f"k{i}" for i in range(sessions)]
+    for key in keys:
+        await engine.start(SPEC, key)
+    t0 = time.perf_counter()
+    for i in range(events):
+        await engine.deliver(keys[i % sessions], "x")
+    elapsed = time.perf_counter() - t0
+    return {"name": "engine/in-process", "events": events, "events_per_s": events / elapsed}
+
+
+# -- aiogram ---------------------------------------------------------------------------------
+async def aiogram_main(url: str, prefix: str, first: int, sessions: int, events: int,
+                       inflight: int) -> None:
+    import redis.asyncio as aioredis
+    from aiogram.fsm.storage.base import DefaultKeyBuilder, StorageKey
+    from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
+
+    client = aioredis.Redis.from_url(url, max_connections=4 * inflight + 16)
+    builder = DefaultKeyBuilder(prefix=prefix)
+    storage = RedisStorage(client, key_builder=builder)
+    isolation = RedisEventIsolation(client, key_builder=builder)
+    keys = [StorageKey(bot_id=1, chat_id=first + i, user_id=first + i) for i in range(sessions)]
+
+    async def lane(i: int) -> None:
+        n = i
+        while n < events:
+            key = keys[n % sessions]
+            async with isolation.lock(key):
+                data = await storage.get_data(key)
+                data["n"] = data.get("n", 0) + 1
+                await storage.set_data(key, data)
+            n += inflight
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(lane(i) for i in range(inflight)))
+    print(json.dumps({"elapsed": time.perf_counter() - t0}), flush=True)
+    await client.aclose()
+
+
+def bench_aiogram(url: str, procs: int, events: int, sessions: int, inflight: int
+                  ) -> dict[str, Any]:
+    prefix = f"ab{uuid.uuid4().hex[:6]}"
+    share = events // procs
+    running = [subprocess.Popen([sys.executable, "-m", "benchmarks.fleet_bench", "--aiogram",
+                                 url, prefix, str(i * sessions), str(sessions // procs),
+                                 str(share), str(inflight)], cwd=ROOT, stdout=subprocess.PIPE,
+                                text=True) for i in range(procs)]
+    elapsed = 0.0
+    for p in running:
+        out, _ = p.communicate(timeout=600)
+        elapsed = max(elapsed, json.loads(out.strip().splitlines()[-1])["elapsed"])
+    return {"name": f"aiogram/{procs} process{'es' if procs > 1 else ''}",
+            "events": share * procs, "events_per_s": share * procs / elapsed,
+            "worker_round_trips_per_event": 4.0}  # lock, get, set, unlock (each awaited)
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    def f(row: dict[str, Any], key: str, fmt: str) -> str:
+        return format(row[key], fmt) if key in row else "-"
+
+    lines = ["| run | events | events/s | worker RT/event | host RT/event | p50 ms | p99 ms |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        lines.append(f"| {row['name']} | {row['events']} | {row['events_per_s']:,.0f} | "
+                     f"{f(row, 'worker_round_trips_per_event', '.3f')} | "
+                     f"{f(row, 'host_round_trips_per_event', '.3f')} | "
+                     f"{f(row, 'p50_ms', '.2f')} | {f(row, 'p99_ms', '.2f')} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        url, prefix, parts, wid = sys.argv[2:6]
+        if os.environ.get("FLEET_BENCH_PROFILE"):  # a cProfile of the worker, for tuning
+            import cProfile
+
+            cProfile.runctx("asyncio.run(worker_main(url, prefix, int(parts), wid))",
+                            globals(), locals(), f"{os.environ['FLEET_BENCH_PROFILE']}.{wid}")
+            return 0
+        asyncio.run(worker_main(url, prefix, int(parts), wid))
+        return 0
+    if len(sys.argv) > 1 and sys.argv[1] == "--aiogram":
+        url, prefix, first, sessions, events, inflight = sys.argv[2:8]
+        asyncio.run(aiogram_main(url, prefix, int(first), int(sessions), int(events),
+                                 int(inflight)))
+        return 0
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=40_000)
+    parser.add_argument("--sessions", type=int, default=2_000)
+    parser.add_argument("--partitions", type=int, default=64)
+    parser.add_argument("--inflight", type=int, default=2_000)
+    parser.add_argument("--redis")
+    parser.add_argument("--json")
+    parser.add_argument("--skip-aiogram", action="store_true")
+    parser.add_argument("--workers", default="1,2", help="worker counts to run, e.g. 1,2")
+    args = parser.parse_args()
+    url, proc = (args.redis, None) if args.redis else start_redis()
+    rows: list[dict[str, Any]] = []
+    try:
+        rows.append(asyncio.run(bench_engine(args.events, args.sessions)))
+        for w in [int(x) for x in args.workers.split(",")]:
+            rows.append(asyncio.run(bench_fleet(url, w, args.events, args.sessions,
+                                                args.partitions, args.inflight)))
+            print(table(rows[-1:]), file=sys.stderr, flush=True)
+        if not args.skip_aiogram:
+            for w in (1, 2):
+                rows.append(bench_aiogram(url, w, args.events // 2, args.sessions,
+                                          min(200, args.inflight)))
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=30)
+    print(f"machine: {platform.machine()} {os.cpu_count()} cores, Python "
+          f"{platform.python_version()}; {args.events} events over {args.sessions} sessions, "
+          f"{args.partitions} partitions, {args.inflight} in flight")
+    print(table(rows))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
