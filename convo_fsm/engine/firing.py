@@ -76,6 +76,8 @@ class Firing:
             if fired & 63 == 0 and time.perf_counter() - mark > _SLICE:
                 await asyncio.sleep(0)  # mass expiry: let the loop breathe
                 mark = time.perf_counter()
+        if timers.garbage:
+            await timers.sweep()
         return fired
 
     async def _when_free(self, key: str, entry: Entry, place: asyncio.Future[bool]) -> None:

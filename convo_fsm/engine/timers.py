@@ -9,6 +9,7 @@ searched for. The clock is told when the earliest deadline moves (`Clock.wake`).
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 from collections.abc import Mapping
 
@@ -28,13 +29,14 @@ def _live(session: Session | None, sid: int, gen: int, warning: bool) -> bool:
 
 
 class Timers:
-    __slots__ = ("_clock", "_owner", "_sessions", "heap")
+    __slots__ = ("_clock", "_owner", "_sessions", "garbage", "heap")
 
     def __init__(self, sessions: Mapping[str, Session], clock: Clock, owner: TimerOwner) -> None:
         self._sessions = sessions
         self._clock = clock
         self._owner = owner
         self.heap: list[Entry] = []
+        self.garbage: list[list[Entry]] = []  # outdated heaps, to be freed a slice at a time
 
     def arm(self, key: str, session: Session) -> None:
         """Schedule the session's deadline and warning (its older entries are outdated)."""
@@ -62,7 +64,9 @@ class Timers:
         """The earliest live deadline (outdated entries are dropped on the way)."""
         heap, sessions = self.heap, self._sessions
         if not sessions:
-            heap.clear()  # all outdated (after a mass expiry: no million pops in one go)
+            if heap:  # all outdated (after a mass expiry): no million pops in one go, and
+                self.garbage.append(heap)  # freed in slices by `sweep`, not in one block
+                self.heap = []
             return None
         while heap:
             due, key, sid, gen, warning = heap[0]
@@ -77,6 +81,16 @@ class Timers:
         if due is None or due > now:
             return None
         return heapq.heappop(self.heap)
+
+    async def sweep(self, slice_: int = 20_000) -> None:
+        """Free outdated heaps a slice at a time, yielding to the loop between slices."""
+        garbage = self.garbage
+        while garbage:
+            last = garbage[-1]
+            del last[-slice_:]
+            if not last:
+                garbage.pop()
+            await asyncio.sleep(0)
 
     def pending(self) -> int:
         """Live entries (a restarted key may hold an outdated twin: counted once)."""
