@@ -456,6 +456,12 @@ def write(run: dict[str, Any], out: Path) -> None:
     admin = out / "admin.md"
     if admin.exists():  # section 8, written by benchmarks.admin_bench (a separate command)
         lines += [admin.read_text(encoding="utf-8").rstrip(), ""]
+    fleet = out / "fleet.md"
+    if fleet.exists():  # section 11, written by benchmarks.fleet_bench --out
+        lines += [fleet.read_text(encoding="utf-8").rstrip(), ""]
+    faults = out / "fleet_faults.md"
+    if faults.exists():  # the fault-injection suite's figures (tests/distributed)
+        lines += [faults.read_text(encoding="utf-8").rstrip(), ""]
     lines += astrbot_plugins_section(out)
     fw = frameworks_section(ix)
     if fw:
