@@ -38,7 +38,8 @@ from convo_fsm.session import Session
 from convo_fsm.spec import EventError, Spec
 from convo_fsm.storage.base import Policy, Store
 
-__all__ = ["KEYS", "PER", "Address", "ChatAdapter", "ChatEvent", "address", "by_group",
+__all__ = ["KEYS", "PER", "Address", "ChatAdapter", "ChatEvent", "address", "answers_event",
+           "by_group",
            "by_member", "by_user", "group_key", "member_key", "user_key", "without_mention"]
 
 logger = logging.getLogger("convo_fsm.adapters")
@@ -121,17 +122,33 @@ class Address:
     chat: str
     group: bool
     user: str | None
+    anywhere: bool = False  # a per-user key: the user in any chat (timers: privately)
 
 
 def address(key: str) -> Address:
     """The chat a key talks to (the inverse of the `PER` filters)."""
     parts = key.split(":")
     if len(parts) == 3 and parts[1] in ("user", "sender"):
-        return Address(parts[0], parts[2], False, parts[2])
+        return Address(parts[0], parts[2], False, parts[2], parts[1] == "sender")
     if len(parts) in (3, 4) and parts[1] == "group":
         return Address(parts[0], parts[2], True, parts[3] if len(parts) == 4 else None)
     raise ValueError(f"key {key!r} is not a chat key (platform:user:U, platform:group:G[:U] "
                      "or platform:sender:U)")
+
+
+def answers_event(reply: Reply, to: Address) -> bool:
+    """Whether `reply` goes out in the chat of the event that caused it (with the framework's
+    reply to that event): the event's chat is the key's, or the key is the per-user key of
+    the event's sender (a per-user session answers where the user wrote). Otherwise (a
+    timer's reply, `ctx.send` to another chat) it goes to the chat the key names."""
+    ev = reply.event
+    if not isinstance(ev, ChatEvent) or ev.platform != to.platform:
+        return False
+    if to.anywhere:
+        return ev.sender == to.user
+    if ev.group is None:
+        return not to.group and ev.sender == to.chat
+    return to.group and ev.group == to.chat
 
 
 class ChatAdapter(abc.ABC):
@@ -156,7 +173,10 @@ class ChatAdapter(abc.ABC):
         self.engine = Engine(clock=clock, store=store, on_end=on_end, on_error=on_error,
                              trace=trace, max_sessions=max_sessions, send=self._emit,
                              filters={"member": by_member, "group": by_group})
-        self._keys: tuple[KeyFn, ...] = (member_key, group_key)
+        self._keys: tuple[KeyFn, ...] = ()
+        self._private: tuple[KeyFn, ...] = ()  # the same, less those giving one key in private
+        for per in ("member", "group"):
+            self.kind(per)
         self.store = store
         self.busy_text = busy_text
         self._specs: dict[str, Spec] = {}
@@ -177,15 +197,19 @@ class ChatAdapter(abc.ABC):
         if fn is None:
             raise ValueError(f"per must be one of {sorted(PER)}, got {per!r}")
         self.engine.add_filter(per, fn)  # a no-op once registered
-        if KEYS[per] not in self._keys:
-            self._keys = (*self._keys, KEYS[per])
+        key = KEYS[per]
+        if key not in self._keys:
+            self._keys = (*self._keys, key)
+            # In a private chat, member and group keys are one key: look it up once.
+            if all(k("p", "s", None) != key("p", "s", None) for k in self._private):
+                self._private = (*self._private, key)
         return per
 
     def wants(self, platform: str, sender: str | int, group: str | int | None) -> bool:
         """Whether a live session has a key of this sender in this chat: the cheap test an
         adapter makes before building a `ChatEvent` (most messages are nobody's)."""
         sessions = self.engine
-        for key in self._keys:  # noqa: SIM110 - a loop: no generator per message
+        for key in self._keys if group is not None else self._private:
             if key(platform, sender, group) in sessions:
                 return True
         return False

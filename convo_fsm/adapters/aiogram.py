@@ -42,6 +42,7 @@ from convo_fsm.adapters._chat import (
     ChatAdapter,
     ChatEvent,
     address,
+    answers_event,
     by_user,
     without_mention,
 )
@@ -170,7 +171,7 @@ class Conversations(ChatAdapter):
 
     async def send_reply(self, reply: Reply, to: Address) -> None:
         native = reply.event.native if isinstance(reply.event, ChatEvent) else None
-        if isinstance(native, Message) and str(native.chat.id) == to.chat and native.bot:
+        if isinstance(native, Message) and native.bot and answers_event(reply, to):
             await native.answer(reply.text)
             return
         bot = self.bot

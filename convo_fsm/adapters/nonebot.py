@@ -43,7 +43,15 @@ from nonebot.exception import IgnoredException
 from nonebot.matcher import Matcher
 from nonebot.message import event_preprocessor
 
-from convo_fsm.adapters._chat import PER, Address, ChatAdapter, ChatEvent, address, by_user
+from convo_fsm.adapters._chat import (
+    PER,
+    Address,
+    ChatAdapter,
+    ChatEvent,
+    address,
+    answers_event,
+    by_user,
+)
 from convo_fsm.context import Reply
 from convo_fsm.session import Session
 from convo_fsm.spec import Spec
@@ -138,7 +146,7 @@ class Conversations(ChatAdapter):
             raise RuntimeError(f"no OneBot v11 bot {self_id!r} is connected to send "
                                f"{reply.text!r}")
         native = reply.event.native if isinstance(reply.event, ChatEvent) else None
-        if isinstance(native, MessageEvent) and _chat_of(native) == (to.group, to.chat):
+        if isinstance(native, MessageEvent) and answers_event(reply, to):
             await bot.send(native, reply.text)
         elif to.group:
             await bot.send_group_msg(group_id=int(to.chat),
@@ -147,8 +155,3 @@ class Conversations(ChatAdapter):
             await bot.send_private_msg(user_id=int(to.chat),
                                        message=Message(MessageSegment.text(reply.text)))
 
-
-def _chat_of(event: MessageEvent) -> tuple[bool, str]:
-    if isinstance(event, GroupMessageEvent):
-        return True, str(event.group_id)
-    return False, str(event.user_id)

@@ -41,6 +41,7 @@ from convo_fsm.adapters._chat import (
     ChatAdapter,
     ChatEvent,
     address,
+    answers_event,
     by_user,
     without_mention,
 )
@@ -176,7 +177,7 @@ class Conversations(ChatAdapter):
     async def send_reply(self, reply: Reply, to: Address) -> None:
         native = reply.event.native if isinstance(reply.event, ChatEvent) else None
         if isinstance(native, Update) and native.message is not None \
-                and str(native.message.chat.id) == to.chat:
+                and answers_event(reply, to):
             await native.message.reply_text(reply.text, do_quote=False)
             return
         await self.app.bot.send_message(chat_id=int(to.chat), text=reply.text)

@@ -233,3 +233,14 @@ async def test_the_dispatchers_startup_restores_and_its_shutdown_closes(tmp_path
     assert second.session.sent() == [(7, "10 s left")]  # its warning fell due while down
     assert await second.say(7, "42") == [(7, "Right!"), (7, "Thanks for playing.")]
     await second.dp.emit_shutdown(bot=second.bot)
+
+
+async def test_a_per_user_session_follows_the_user_across_chats(clock: VirtualClock) -> None:
+    h = Harness(clock)
+    h.conv.command("signup", FORM, per="user")
+    assert await h.say(7, "/signup", chat=GROUP) == [(GROUP, "Your name?")]
+    assert await h.say(7, "Ada") == [(7, "Hello Ada. How old are you?")]  # in private
+    assert await h.say(8, "36", chat=GROUP) == [(GROUP, "echo: 36")]  # someone else
+    assert await h.say(7, "36", chat=-1002) == [(-1002, "Ada, 36: saved.")]  # another group
+    assert [s.key for s in h.conv.engine.sessions()] == []
+    await h.conv.close()

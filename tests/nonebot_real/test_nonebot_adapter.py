@@ -325,3 +325,17 @@ async def test_the_readme_example_bot(app: App) -> None:
         for m in mine:
             m.destroy()
         await conv.close()
+
+
+async def test_a_per_user_session_follows_the_user_across_chats(
+        app: App, make: Callable[..., Bot_]) -> None:
+    clock = VirtualClock()
+    plugin = make(clock)
+    plugin.conv.command("signup", FORM, per="user")  # (in plugin.matchers(): conv.matchers)
+    chat = Chat(app, plugin)
+    await chat.say(group(7, "/signup"), "Your name?")  # answered where the user wrote
+    await chat.say(private(7, "Ada"), "Hello Ada. How old are you?")
+    await chat.say(group(8, "36"), "echo: 36")  # someone else in the group
+    await chat.say(group(7, "36", gid=556), "Ada, 36: saved.")  # another group
+    assert len(plugin.conv.engine) == 0
+    await plugin.conv.close()
