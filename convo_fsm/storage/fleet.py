@@ -549,6 +549,28 @@ class FleetWorker:
         finally:
             self._releasing.discard(part.p)
 
+    async def _end_tasks(self, part: _Part) -> None:
+        """Wait until the tasks of dropped `part` have ended. `Engine.stop` cut their actions
+        short with one cancellation; one that lost it (absorbed inside a client call: an
+        action's own Redis call that was answered as the cancel came returns normally, the
+        action goes on -- seen with redis-py 8.1 on Python 3.11) would keep its key's turn in
+        this worker's Engine, and when the partition comes back to this worker every later
+        event of that key would queue behind it, unanswered, forever. So each tick a task
+        still running is cancelled again (the fleet owns these tasks), for up to `lease`."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + self.lease
+        left: set[asyncio.Task[Any]] = set(part.tasks)
+        while left:
+            _, left = await asyncio.wait(left, timeout=self.tick)
+            if not left:
+                return
+            if loop.time() >= end:
+                logger.error("fleet worker %s: %d task(s) of partition %d ignore cancellation; "
+                             "their keys stay busy until they end", self.id, len(left), part.p)
+                return
+            for task in left:
+                task.cancel()
+
     async def _lose(self, part: _Part) -> None:
         """The lease of `part` is gone (or unsure): drop it without writing anything."""
         self.lost += 1
@@ -572,7 +594,7 @@ class FleetWorker:
         for key in [k for k in self._applied if self.layout.of(k) == part.p]:
             del self._applied[key]
         if part.tasks:
-            await asyncio.wait(list(part.tasks), timeout=self.lease)
+            await self._end_tasks(part)
         if release and value:
             with contextlib.suppress(aioredis.RedisError, OSError):
                 await self._release_s(keys=[self.layout.part(part.p, "lease")], args=[value])

@@ -5,6 +5,7 @@ had (issue 13's "Why"); the multi-process faults are in test_fleet_faults.py (sl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -295,6 +296,45 @@ async def test_a_worker_that_lost_its_lease_changes_nothing(fleet: Fleet, client
     assert (await stored(client, fleet.prefix, "k")) == {"seen": ["before", "paused"]}
     new = w.token("k")
     assert token is not None and new is not None and new > token
+
+
+async def test_an_action_that_lost_its_cancellation_does_not_block_its_key(
+        fleet: Fleet, client: Any) -> None:
+    # The fault suite's stall under load: a worker resumed after losing its lease while an
+    # action was inside a Redis call; the call returned normally although the Engine's
+    # cancellation had come meanwhile (absorbed), and the action waited on, forever (its lease
+    # gone). It kept its key's turn, so when the partition came back to that worker the event
+    # re-read from the pending list, and every later one of that key, queued behind it
+    # unanswered. Here the action absorbs the first cancellation itself.
+    entered = asyncio.Event()
+    runs: list[str] = []
+
+    async def stubborn(ctx: Context) -> None:
+        runs.append(ctx.text)
+        if ctx.text == "stuck" and runs.count("stuck") == 1:
+            entered.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.Event().wait()  # the cancellation is absorbed here
+            await asyncio.Event().wait()  # and it goes on waiting (cancelled again: ends)
+        ctx.data.setdefault("seen", []).append(ctx.text)
+
+    w = await fleet.worker([tally(stubborn)], lease=0.5, tick=0.05)
+    await fleet.settled()
+    await fleet.host.start("tally", "k")
+    assert await fleet.host.deliver("k", "before")
+    lease = Layout(fleet.prefix, PARTS).part(partition_of("k", PARTS), "lease")
+    pending = asyncio.ensure_future(fleet.host.deliver("k", "stuck"))
+    await asyncio.wait_for(entered.wait(), WAIT)
+    await client.set(lease, "999|intruder")  # the lease is lost while the action runs
+    await until(lambda: partition_of("k", PARTS) not in w.owned(), WAIT,
+                "the worker to notice it lost the partition")
+    await client.delete(lease)  # free again: the same worker takes it back
+    # The pending event is handled again, once, and the key takes later events.
+    assert await pending is True
+    assert await fleet.host.deliver("k", "after") is True
+    assert (await stored(client, fleet.prefix, "k")) == {"seen": ["before", "stuck", "after"]}
+    assert runs == ["before", "stuck", "stuck", "after"]
+    assert w.engine is not None and "k" not in w.engine.busy_keys()
 
 
 async def test_a_key_kept_busy_by_short_events_stays_with_one_worker(fleet: Fleet,
