@@ -9,7 +9,7 @@
 
 Each job is a fresh interpreter running one `benchmarks.scenarios` module, as in
 `python -m benchmarks`. Writes `benchmarks/engine.md` (or `--out`), which RESULTS.md
-includes as its section 11.
+includes as its section 12.
 """
 
 from __future__ import annotations
@@ -42,10 +42,12 @@ KEEP that restarts the timeout (and the compaction that follows), three no-op tr
 two coroutine frames (delivery and the action's interruptible await) and the allocations'
 share of GC. `inspect.isawaitable` alone was ~6k (now checked after a type test). A
 timeout due with no action costs 34.4k instructions (41.2k before: no Context, no
-compaction while sessions end, the STOP step built directly). At 1M sessions due at once
-the longest loop block is a full GC pass over the million sessions' objects, not the
-firing (which yields every 5 ms). Not reached: 4 us/event and >= 10x AstrBot at 10k on a
-shared machine; 1M timeouts within 5 s."""
+compaction while sessions end, the STOP step built directly). Mass expiry yields to the
+loop every 5 ms, and the heap it leaves outdated is freed a slice at a time (freed at once,
+it was the longest block: ~25 ms at 300k, ~0.4 s at 1M). What is left at 1M is the
+per-timer cost itself: a pop from a 2M-entry heap (each `set_deadline` adds an entry and
+outdates one) plus the step and the ending, about 8-10 us under this load. Not reached:
+4 us/event and >= 10x AstrBot at 10k on a shared machine; 1M timeouts within 5 s."""
 
 
 def job(python: str, cwd: Path, module: str, *args: str) -> dict[str, object]:
@@ -96,7 +98,7 @@ def main() -> int:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                             capture_output=True, text=True).stdout.strip()
     lines = [
-        "## 11. The engine's targets (issue 12)",
+        "## 12. The engine's targets (issue 12)",
         "",
         f"Made by `python -m benchmarks.engine_bench --rounds {a.rounds}"
         + (" --base DIR" if a.base else "") + f"`, started {started}, commit {commit}; "

@@ -468,7 +468,7 @@ def write(run: dict[str, Any], out: Path) -> None:
         lines += ["## 10. Inside bot frameworks: their own conversation tools and convo_fsm's "
                   "adapters", "", *fw]
     engine = out / "engine.md"
-    if engine.exists():  # section 11, written by benchmarks.engine_bench (a separate command)
+    if engine.exists():  # section 12, written by benchmarks.engine_bench (a separate command)
         lines += [engine.read_text(encoding="utf-8").rstrip(), ""]
     if ix.errors:
         lines += ["## Jobs that failed", ""]

@@ -82,6 +82,10 @@ def check_data(data: object, path: str = "data") -> None:
         return
     elif kind is tuple:
         raise DataError(path, "a tuple would come back from the store as a list: use a list")
+    elif isinstance(data, str | int | float):
+        base = next(t for t in (str, int, float) if isinstance(data, t)).__name__
+        raise DataError(path, f"a {kind.__name__} (a {base} subclass, such as an enum) would "
+                        f"come back from the store as a plain {base}: store {base}(value)")
     else:
         raise DataError(path, f"a {kind.__name__} is not JSON (use dict, list, str, int, "
                         "float, bool or None)")

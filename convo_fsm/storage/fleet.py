@@ -229,38 +229,49 @@ class FencedStore:
             self._w._kick()
         return expect is not None
 
-    async def due(self, now: float) -> list[Stored]:
-        from convo_fsm.storage.base import next_due
-
-        out = [s for s in await self.list() if (d := next_due(s.session)) is not None and d <= now]
-        return sorted(out, key=lambda s: next_due(s.session) or 0.0)
-
-    async def list(self) -> list[Stored]:
-        """The records of the partitions being taken over (`listing`). Their last applied event
-        ids are noted for the replay check."""
+    async def _records(self, ps: list[int]) -> list[tuple[Stored, str]]:
+        """The records of partitions `ps`, with the last event applied to each."""
         w = self._w
-        ps = sorted(self.listing)
         async with w.redis.pipeline(transaction=False) as pipe:
             for p in ps:
                 pipe.hgetall(w.layout.part(p, "rev"))
                 pipe.hgetall(w.layout.part(p, "s"))
             rows = await pipe.execute()
         w.round_trips += 1
+        out = []
+        for i in range(len(ps)):
+            revs, bodies = rows[2 * i], rows[2 * i + 1]
+            for key, rev in revs.items():
+                got = _parse(key, rev, bodies.get(key))
+                if got is not None:
+                    out.append(got)
+        return out
+
+    async def due(self, now: float) -> list[Stored]:
+        """The records of the partitions this worker owns that are due at `now`."""
+        from convo_fsm.storage.base import next_due
+
+        got = [s for s, _ in await self._records(sorted(self._w.owned()))
+               if (d := next_due(s.session)) is not None and d <= now]
+        return sorted(got, key=lambda s: next_due(s.session) or 0.0)
+
+    async def list(self) -> list[Stored]:
+        """The records of the partitions being taken over (`listing`: what `Engine.restore`
+        brings back). Their last applied event ids are noted for the replay check, and the
+        partitions become writable (not before: a late write of their previous life in this
+        worker must not land)."""
+        w = self._w
+        ps = sorted(self.listing)
+        records = await self._records(ps)
         for p in ps:
             part = w._parts[p]
             if part.state == _DROPPED and part.value:
                 part.state = _LOADING
         out: list[Stored] = []
-        for i, _p in enumerate(ps):
-            revs, bodies = rows[2 * i], rows[2 * i + 1]
-            for key, rev in revs.items():
-                got = _parse(key, rev, bodies.get(key))
-                if got is None:
-                    continue
-                stored, last = got
-                if last:
-                    w._applied[key] = (_sid(last), last)
-                out.append(stored)
+        for stored, last in records:
+            if last:
+                w._applied[stored.session.key] = (_sid(last), last)
+            out.append(stored)
         return sorted(out, key=lambda s: s.session.key)
 
     async def close(self) -> None:
