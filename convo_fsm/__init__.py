@@ -7,9 +7,9 @@ timers), `clock` (virtual and asyncio), `message` (messages and filters).
 
 from convo_fsm.clock import AsyncioClock, Clock, VirtualClock
 from convo_fsm.context import Context, Reply
-from convo_fsm.engine import Ended, Engine, LimitError, SessionExists, SessionInfo
+from convo_fsm.engine import Ended, Engine, EngineClosed, LimitError, SessionExists, SessionInfo
 from convo_fsm.message import DEFAULT_FILTERS, Filter, Message, by_group, by_member, by_sender
-from convo_fsm.session import Session
+from convo_fsm.session import DataError, Session
 from convo_fsm.spec import (
     ANY,
     BACK,
@@ -49,9 +49,11 @@ __all__ = [
     "Call",
     "Clock",
     "Context",
+    "DataError",
     "End",
     "Ended",
     "Engine",
+    "EngineClosed",
     "EventError",
     "Filter",
     "Force",

@@ -62,9 +62,8 @@ from convo_fsm.compat.astrbot.runtime import (
     set_default_options,
     set_default_runtime,
 )
-from convo_fsm.compat.astrbot.specs import BUSY_TEXT, opening_for
-from convo_fsm.engine import SessionExists
-from convo_fsm.spec import Spec, StartError
+from convo_fsm.compat.astrbot.specs import BUSY_TEXT, command_handler
+from convo_fsm.spec import Spec
 
 __all__ = [
     "FILTERS",
@@ -354,21 +353,10 @@ def spec_command(name: str, spec: Spec, *, filter: Any = None,
     declares), registered in the caller's module. The spec's `start` parses the command's
     arguments unless `data(event)` is given (bad ones are answered with the error).
     Later messages reach the session through the routing this module registers."""
-    if not isinstance(spec, Spec):
-        raise TypeError(f"spec_command needs a Spec, got {type(spec).__name__}")
+    async def start(event: Any, how: Any, first: dict[str, Any] | None) -> None:
+        await start_spec(event, spec, filter=how, replace=replace, data=first)
 
-    async def handler(self: Any, event: Any) -> None:
-        try:
-            first, how = opening_for(spec, event, filter, data)
-        except StartError as exc:
-            await event.send(event.plain_result(str(exc)))
-            event.stop_event()
-            return
-        try:
-            await start_spec(event, spec, filter=how, replace=replace, data=first)
-        except SessionExists:
-            await event.send(event.plain_result(busy_text.format(spec=spec.name)))
-        event.stop_event()
+    handler = command_handler(spec, start, filter=filter, data=data, busy_text=busy_text)
 
     _as_plugin_method(handler, f"convo_fsm_{name.replace('-', '_')}", _caller_module())
     aliases = set(alias) if alias else None

@@ -13,7 +13,7 @@ before any command, and `ctx.reply` answers in the chat.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from convo_fsm.compat.astrbot.api.event import filter as command_filter
@@ -21,7 +21,7 @@ from convo_fsm.compat.astrbot.runtime import EventView, runtime_for
 from convo_fsm.engine import SessionExists
 from convo_fsm.spec import Spec, StartError
 
-__all__ = ["opening_for", "spec_command"]
+__all__ = ["command_handler", "opening_for", "spec_command"]
 
 
 def opening_for(spec: Spec, event: Any, filter: Any,
@@ -35,6 +35,32 @@ def opening_for(spec: Spec, event: Any, filter: Any,
     return (opening.data if spec.start is not None else None), filter or opening.kind
 
 BUSY_TEXT = "A {spec} session is already running here."
+
+
+def command_handler(spec: Spec, start: Callable[[Any, Any, dict[str, Any] | None],
+                                               Awaitable[None]], *, filter: Any,
+                    data: Callable[[Any], dict[str, Any]] | None,
+                    busy_text: str) -> Callable[[Any, Any], Awaitable[None]]:
+    """The one `spec_command` handler, for the compat layer and for real AstrBot (the
+    adapter): the opening (bad arguments answered with the `StartError`), then `start(event,
+    filter, data)` on the host; a live session on the key is answered with `busy_text`."""
+    if not isinstance(spec, Spec):
+        raise TypeError(f"spec_command needs a Spec, got {type(spec).__name__}")
+
+    async def handler(self: Any, event: Any) -> None:
+        try:
+            first, how = opening_for(spec, event, filter, data)
+        except StartError as exc:
+            await event.send(event.plain_result(str(exc)))
+            event.stop_event()
+            return
+        try:
+            await start(event, how, first)
+        except SessionExists:
+            await event.send(event.plain_result(busy_text.format(spec=spec.name)))
+        event.stop_event()
+
+    return handler
 
 
 def spec_command(
@@ -55,23 +81,11 @@ def spec_command(
     command's arguments (bad ones are answered with the `StartError`). A live session on the
     key that did not take the message: `busy_text` is answered, unless `replace`.
     """
-    if not isinstance(spec, Spec):
-        raise TypeError(f"spec_command needs a Spec, got {type(spec).__name__}")
+    async def start(event: Any, how: Any, first: dict[str, Any] | None) -> None:
+        await runtime_for(event).start_spec(spec, event, filter=how, replace=replace,
+                                            data=first)
 
-    async def handler(self: Any, event: Any) -> None:
-        runtime = runtime_for(event)
-        try:
-            first, how = opening_for(spec, event, filter, data)
-        except StartError as exc:
-            await event.send(event.plain_result(str(exc)))
-            event.stop_event()
-            return
-        try:
-            await runtime.start_spec(spec, event, filter=how, replace=replace, data=first)
-        except SessionExists:
-            await event.send(event.plain_result(busy_text.format(spec=spec.name)))
-        event.stop_event()
-
+    handler = command_handler(spec, start, filter=filter, data=data, busy_text=busy_text)
     handler.__name__ = handler.__qualname__ = f"start_{name.replace('-', '_')}"
     command_filter.command(name, alias=set(alias) if alias else None)(handler)
     return handler
