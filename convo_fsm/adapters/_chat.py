@@ -38,9 +38,25 @@ from convo_fsm.session import Session
 from convo_fsm.spec import EventError, Spec
 from convo_fsm.storage.base import Policy, Store
 
-__all__ = ["KEYS", "PER", "Address", "ChatAdapter", "ChatEvent", "address", "answers_event",
-           "by_group",
-           "by_member", "by_user", "group_key", "member_key", "user_key", "without_mention"]
+__all__ = [
+    "KEYS",
+    "PER",
+    "Address",
+    "ChatAdapter",
+    "ChatEvent",
+    "address",
+    "answers_event",
+    "by_group",
+    "by_member",
+    "by_user",
+    "check_platform",
+    "group_key",
+    "member_key",
+    "telegram_ids",
+    "telegram_text",
+    "user_key",
+    "without_mention",
+]
 
 logger = logging.getLogger("convo_fsm.adapters")
 
@@ -70,6 +86,35 @@ def without_mention(text: str, username: str | None) -> str:
     if at and mention.lower() == username.lower():
         return cmd + sep + rest
     return text
+
+
+def check_platform(platform: object, forbidden: str = ":") -> str:
+    """`platform`, a non-empty name without the characters of `forbidden` (they separate the
+    parts of a session key); else `ValueError`."""
+    if not isinstance(platform, str) or not platform or any(c in platform for c in forbidden):
+        shown = " or ".join(repr(c) for c in forbidden)
+        raise ValueError(f"platform must be a non-empty name without {shown}, got {platform!r}")
+    return platform
+
+
+# Telegram's message model, the same in aiogram and python-telegram-bot.
+def telegram_ids(message: Any) -> tuple[int, int | None] | None:
+    """(sender id, group id) of a Telegram message: the user who wrote it, or the chat it was
+    sent on behalf of; group None in a private chat. None without a sender (a channel post)."""
+    user = message.from_user
+    if user is not None:
+        sender: int = user.id
+    elif message.sender_chat is not None:
+        sender = message.sender_chat.id
+    else:
+        return None
+    chat = message.chat
+    return sender, None if chat.type == "private" else chat.id
+
+
+def telegram_text(message: Any) -> str:
+    """A Telegram message's text, or the caption of a photo or file ('' if neither)."""
+    return message.text if message.text is not None else (message.caption or "")
 
 
 def member_key(platform: str, sender: str | int, group: str | int | None) -> str:

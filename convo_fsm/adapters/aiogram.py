@@ -44,6 +44,9 @@ from convo_fsm.adapters._chat import (
     address,
     answers_event,
     by_user,
+    check_platform,
+    telegram_ids,
+    telegram_text,
     without_mention,
 )
 from convo_fsm.context import Reply
@@ -59,15 +62,8 @@ PLATFORM = "telegram"
 def ids(message: Message) -> tuple[str, str | None] | None:
     """(sender, group) of an aiogram message: group None in a private chat; None when it has
     no sender (a channel post)."""
-    user = message.from_user
-    if user is not None:
-        sender = user.id
-    elif message.sender_chat is not None:
-        sender = message.sender_chat.id
-    else:
-        return None
-    chat = message.chat
-    return str(sender), None if chat.type == "private" else str(chat.id)
+    who = telegram_ids(message)
+    return None if who is None else (str(who[0]), None if who[1] is None else str(who[1]))
 
 
 def event_of(message: Message, platform: str = PLATFORM,
@@ -77,8 +73,8 @@ def event_of(message: Message, platform: str = PLATFORM,
     who = ids(message)
     if who is None:
         return None
-    text = message.text if message.text is not None else (message.caption or "")
-    return ChatEvent(without_mention(text, username), who[0], who[1], platform, message)
+    text = without_mention(telegram_text(message), username)
+    return ChatEvent(text, who[0], who[1], platform, message)
 
 
 class Conversations(ChatAdapter):
@@ -88,10 +84,8 @@ class Conversations(ChatAdapter):
     def __init__(self, bot: Bot | None = None, *, platform: str = PLATFORM,
                  **engine: Any) -> None:
         super().__init__(**engine)
-        if ":" in platform or not platform:
-            raise ValueError(f"platform must be a non-empty name without ':', got {platform!r}")
         self.bot = bot
-        self.platform = platform
+        self.platform = check_platform(platform)
         self.router: Router | None = None  # where commands go: the `dp` given to `setup`
         self._pending: list[tuple[str, Callable[[Message], Awaitable[None]]]] = []
 

@@ -51,6 +51,7 @@ from convo_fsm.adapters._chat import (
     address,
     answers_event,
     by_user,
+    check_platform,
 )
 from convo_fsm.context import Reply
 from convo_fsm.session import Session
@@ -98,10 +99,7 @@ class Conversations(ChatAdapter):
 
     def __init__(self, *, platform: str = PLATFORM, **engine: Any) -> None:
         super().__init__(**engine)
-        if ":" in platform or "." in platform or not platform:
-            raise ValueError(f"platform must be a non-empty name without ':' or '.', "
-                             f"got {platform!r}")
-        self.platform = platform
+        self.platform = check_platform(platform, ":.")
         self.matchers: list[type[Matcher]] = []
         _install()
         _LIVE.add(self)

@@ -43,6 +43,9 @@ from convo_fsm.adapters._chat import (
     address,
     answers_event,
     by_user,
+    check_platform,
+    telegram_ids,
+    telegram_text,
     without_mention,
 )
 from convo_fsm.context import Reply
@@ -63,17 +66,8 @@ AnyContext = CallbackContext[Any, Any, Any, Any]
 def ids(update: Update) -> tuple[str, str | None] | None:
     """(sender, group) of an update with a new message: group None in a private chat; None
     for other updates, or a message without sender."""
-    message = update.message
-    if message is None:
-        return None
-    if message.from_user is not None:
-        sender = message.from_user.id
-    elif message.sender_chat is not None:
-        sender = message.sender_chat.id
-    else:
-        return None
-    chat = message.chat
-    return str(sender), None if chat.type == "private" else str(chat.id)
+    who = None if update.message is None else telegram_ids(update.message)
+    return None if who is None else (str(who[0]), None if who[1] is None else str(who[1]))
 
 
 def event_of(update: Update, platform: str = PLATFORM,
@@ -83,9 +77,8 @@ def event_of(update: Update, platform: str = PLATFORM,
     who = ids(update)
     if who is None or update.message is None:
         return None
-    message = update.message
-    text = message.text if message.text is not None else (message.caption or "")
-    return ChatEvent(without_mention(text, username), who[0], who[1], platform, update)
+    text = without_mention(telegram_text(update.message), username)
+    return ChatEvent(text, who[0], who[1], platform, update)
 
 
 class _Route(BaseHandler[Update, AnyContext, None]):
@@ -105,19 +98,9 @@ class _Route(BaseHandler[Update, AnyContext, None]):
         conv = self.conv
         if not len(conv.engine) or not isinstance(update, Update):
             return None
-        # (what `ids` does, without its two str(): keys format ints the same way)
         message = update.message
-        if message is None:
-            return None
-        user = message.from_user
-        if user is not None:
-            sender: int = user.id
-        elif message.sender_chat is not None:
-            sender = message.sender_chat.id
-        else:
-            return None
-        chat = message.chat
-        if not conv.wants(conv.platform, sender, None if chat.type == "private" else chat.id):
+        who = None if message is None else telegram_ids(message)  # (ints: keys format them
+        if who is None or not conv.wants(conv.platform, *who):  # as they format ids' str)
             return None  # nobody's: PTB goes on to the other groups at once
         return event_of(update, conv.platform, conv.username())
 
@@ -134,10 +117,8 @@ class Conversations(ChatAdapter):
     def __init__(self, app: AnyApp, *, platform: str = PLATFORM, group: int = ROUTE_GROUP,
                  **engine: Any) -> None:
         super().__init__(**engine)
-        if ":" in platform or not platform:
-            raise ValueError(f"platform must be a non-empty name without ':', got {platform!r}")
         self.app = app
-        self.platform = platform
+        self.platform = check_platform(platform)
         self.handler = _Route(self)
         app.add_handler(self.handler, group=group)
 
