@@ -55,7 +55,7 @@ def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], S
     """A function opening the same store again (a new connection each time)."""
     if request.param == "sqlite":
         return lambda: SqliteStore(tmp_path / "s.db")
-    url = request.getfixturevalue("admin_redis_url")
+    url = request.getfixturevalue("redis_url")
     prefix = f"admin-test:{uuid.uuid4().hex[:12]}:"
     return lambda: RedisStore.from_url(url, prefix=prefix)
 
