@@ -114,14 +114,6 @@ def _filter_error(kind: str, event: Any, exc: Exception) -> EventError:
     return EventError(f"filter {kind!r} cannot key {type(event).__name__} event {event!r}: {exc}")
 
 
-def _classify_error(spec: Spec, event: Any, exc: Exception) -> EventError:
-    return EventError(f"spec {spec.name!r} cannot classify {type(event).__name__} event "
-                      f"{event!r}: {exc}")
-
-
-_new = tuple.__new__  # a named tuple built without its Python-level __new__ (see step.py)
-
-
 class Engine:
     """Runs sessions of any number of specs.
 
