@@ -63,16 +63,7 @@ class Firing:
             elif engine._store is None:
                 fired += self._fire(key, entry, None) > 0
             else:
-                turn = engine._turns.take_free(key)
-                got = _DETACHED
-                try:
-                    got = self._fire(key, entry, turn)
-                    if got == _FIRED:
-                        await engine._store.commit(key)
-                finally:
-                    if got != _DETACHED:
-                        engine._turns.release(key, turn)
-                fired += got > 0
+                fired += await self._fire_holding(key, entry, engine._turns.take_free(key)) > 0
             if fired & 63 == 0 and time.perf_counter() - mark > _SLICE:
                 await asyncio.sleep(0)  # mass expiry: let the loop breathe
                 mark = time.perf_counter()
@@ -83,9 +74,14 @@ class Firing:
     async def _when_free(self, key: str, entry: Entry, place: asyncio.Future[bool]) -> None:
         engine = self._engine
         turn = await engine._turns.take(key, wants_session=True, place=place)
-        if turn is None:
-            return
-        got = _DETACHED
+        if turn is not None:
+            await self._fire_holding(key, entry, turn)
+
+    async def _fire_holding(self, key: str, entry: Entry, turn: Turn) -> int:
+        """`_fire` with the key's turn held: the step committed to the store, then the turn
+        released, unless a detached task now holds it (and does both)."""
+        engine = self._engine
+        got = 0  # if `_fire` raises, the turn is still released
         try:
             got = self._fire(key, entry, turn)
             if got == _FIRED and engine._store is not None:
@@ -93,6 +89,7 @@ class Firing:
         finally:
             if got != _DETACHED:
                 engine._turns.release(key, turn)
+        return got
 
     def _fire(self, key: str, entry: Entry, turn: Turn | None) -> int:
         """Step a due timer: `_FIRED`, or 0 if it is outdated. Its actions run here; if one

@@ -426,3 +426,21 @@ async def test_an_async_guard_after_sync_ones_is_awaited_and_can_still_fail() ->
     assert await engine.deliver("k", "other") and "k" not in engine  # boom: ends with error
     assert [str(e) for e in errors] == ["guard broke"]
     await engine.close()
+
+
+async def test_a_timer_step_that_raises_never_leaves_its_key_busy() -> None:
+    """With a store, a due timer takes the key's turn; if its step raises (here a trace hook),
+    the turn is released all the same (it used to stay taken, so the key was busy forever)."""
+    from convo_fsm.engine import TraceRecord
+
+    def trace(record: TraceRecord) -> None:
+        if record.kind == "step" and record.name == "timeout":
+            raise RuntimeError("trace hook broke")
+
+    clock = VirtualClock()
+    engine = Engine(clock=clock, store=MemoryStore(), trace=trace)
+    await engine.start(TIMED, "k")
+    with pytest.raises(RuntimeError, match="trace hook broke"):
+        await clock.advance(1)
+    assert list(engine.busy_keys()) == []
+    await engine.close()
