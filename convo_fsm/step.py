@@ -199,20 +199,31 @@ def new_session(spec: Spec, key: str, now: float, data: dict[str, Any] | None = 
     return Result(session, tuple(effects))
 
 
-def choose(spec: Spec, session: Session, name: str, event: Any, now: float) -> On | None:
-    """The first candidate whose (sync) guard passes, or None."""
-    candidates = spec.lookup(session.state, name)
-    if not candidates or candidates[0].guard is None:
-        return candidates[0] if candidates else None
-    ctx = Context(session, event, name, now)
+def _first_passing(candidates: Sequence[On], make_ctx: Callable[[], Context],
+                   why_sync: str) -> On | None:
+    """The guard rule where guards must be sync: the first candidate with no guard or a
+    guard that passes (the context made only if a guard is called); an async guard is a
+    `TypeError` saying `why_sync`."""
+    ctx = None
     for t in candidates:
         if t.guard is None:
             return t
         if t.guard_is_async:
-            raise TypeError(f"guard {t.guard_name} is async: use the Engine, or pass Input.chosen")
+            raise TypeError(f"guard {t.guard_name} is async: {why_sync}")
+        if ctx is None:
+            ctx = make_ctx()
         if t.guard(ctx):
             return t
     return None
+
+
+def choose(spec: Spec, session: Session, name: str, event: Any, now: float) -> On | None:
+    """The first candidate whose (sync) guard passes, or None."""
+    candidates = spec.lookup(session.state, name)
+    if not candidates or candidates[0].guard is None:  # most steps: no guard to call
+        return candidates[0] if candidates else None
+    return _first_passing(candidates, lambda: Context(session, event, name, now),
+                          "use the Engine, or pass Input.chosen")
 
 
 class GuardFailed(Exception):
@@ -779,20 +790,9 @@ class _Settle:
 
 def _choose_in(spec: Spec, level: _Level, session: Session, name: str, event: Any,
                now: float) -> On | None:
-    candidates = spec.own_lookup(level.state, name)
-    if not candidates:
-        return None
-    ctx = None
-    for t in candidates:
-        if t.guard is None:
-            return t
-        if ctx is None:
-            ctx = Context(_view(level, session), event, name, now)
-        if t.guard_is_async:
-            raise TypeError(f"guard {t.guard_name} is async: a called spec's guards are sync")
-        if t.guard(ctx):
-            return t
-    return None
+    return _first_passing(spec.own_lookup(level.state, name),
+                          lambda: Context(_view(level, session), event, name, now),
+                          "a called spec's guards are sync")
 
 
 def _call_step(spec: Spec, session: Session, event: Input | TimerFired | Force | SetDeadline,
