@@ -39,39 +39,16 @@ from typing import Any
 
 os.environ.setdefault("ASTRBOT_ROOT", str(Path(__file__).parent / ".work" / "astrbot_root"))
 
-from astrbot.core.message.components import Plain
 from astrbot.core.pipeline.process_stage.stage import ProcessStage
-from astrbot.core.platform.astr_message_event import AstrMessageEvent
-from astrbot.core.platform.astrbot_message import AstrBotMessage, MessageMember
-from astrbot.core.platform.message_type import MessageType
-from astrbot.core.platform.platform_metadata import PlatformMetadata
 from astrbot.core.utils import session_waiter as sw
 
+from benchmarks.scenarios.astrbot import make_event  # one AstrBot event for every bench
 from convo_fsm.adapters import astrbot as adapter
 from convo_fsm.compat.astrbot import Runtime
 from convo_fsm.compat.astrbot.api.event import AstrMessageEvent as CompatEvent
 from convo_fsm.compat.astrbot.core.utils import session_waiter as compat_sw
 
-META = PlatformMetadata(name="bench", description="benchmark platform", id="bench")
 SYSTEMS = ("astrbot", "adapter", "compat")
-
-
-class BenchEvent(AstrMessageEvent):
-    async def send(self, message: Any) -> None:
-        """Replies go nowhere: the workload sends none."""
-
-
-def real_event(sender: str, text: str) -> BenchEvent:
-    m = AstrBotMessage()
-    m.type = MessageType.FRIEND_MESSAGE
-    m.self_id = "bot"
-    m.session_id = sender
-    m.message_id = "1"
-    m.sender = MessageMember(user_id=sender, nickname=sender)
-    m.message = [Plain(text)]
-    m.message_str = text
-    m.raw_message = None
-    return BenchEvent(text, m, META, sender)
 
 
 def stage() -> ProcessStage:
@@ -101,7 +78,7 @@ class System:
     def event(self, sender: str, text: str) -> Any:
         if self.name == "compat":
             return CompatEvent(text, sender, runtime=self.runtime)
-        return real_event(sender, text)
+        return make_event(sender, text)
 
     def waiting(self) -> int:
         if self.name == "astrbot":
