@@ -27,6 +27,8 @@ __all__ = [
     "Args",
     "Heartbeat",
     "emit",
+    "framework_main",
+    "framework_smoke",
     "gc_state",
     "parse",
     "rss_bytes",
@@ -151,3 +153,39 @@ def emit(**result: Any) -> None:
     result.setdefault("gc", gc_state())
     sys.stdout.write(MARK + json.dumps(result) + "\n")
     sys.stdout.flush()
+
+
+PerEvent = Callable[[str, int, int, int, float, str], Awaitable[dict[str, Any]]]
+Memory = Callable[[int, str], Awaitable[dict[str, Any]]]
+
+
+async def framework_smoke(modes: Sequence[str], per_event: PerEvent, memory: Memory,
+                          between: Callable[[], object] = lambda: None) -> dict[str, Any]:
+    """A bot framework's scenario, every mode and workload once at a tiny size, in one
+    process (the test suite's check); `between` runs before each job (to reset the
+    framework's global state). Mode "bare" has no sessions: only its ordinary messages."""
+    out: dict[str, Any] = {}
+    for mode in modes:
+        between()
+        out[f"ordinary_{mode}"] = await per_event("ordinary", 3, 20, 1, 0.05, mode)
+        if mode != "bare":
+            between()
+            out[f"deliver_{mode}"] = await per_event("deliver", 3, 20, 1, 0.05, mode)
+            between()
+            out[f"memory_{mode}"] = await memory(10, mode)
+    between()
+    return out
+
+
+def framework_main(system: str, modes: Sequence[str], per_event: PerEvent, memory: Memory,
+                   smoke: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+    """The command line of a bot framework's scenario (deliver, ordinary, memory, smoke)."""
+    args = parse(workloads=("deliver", "ordinary", "memory", "smoke"), modes=modes)
+    if args.workload == "memory":
+        result = asyncio.run(memory(args.size, args.mode))
+    elif args.workload == "smoke":
+        result = asyncio.run(smoke())
+    else:
+        result = asyncio.run(per_event(args.workload, args.size, args.events, args.reps,
+                                       args.budget, args.mode))
+    emit(system=system, workload=args.workload, mode=args.mode, size=args.size, **result)

@@ -35,7 +35,7 @@ from aiogram.fsm.state import StatesGroup
 from aiogram.methods import TelegramMethod
 from aiogram.types import Message, Update
 
-from benchmarks.common import emit, parse, seeded, summary, timed_async
+from benchmarks.common import framework_main, framework_smoke, seeded, summary, timed_async
 from convo_fsm import KEEP, STOP, On, Spec, State, Timeout
 from convo_fsm.adapters.aiogram import Conversations
 
@@ -168,27 +168,11 @@ async def memory(size: int, mode: str) -> dict[str, Any]:
 
 async def smoke() -> dict[str, Any]:
     """Every mode and workload once at a tiny size (the test suite's check)."""
-    out: dict[str, Any] = {}
-    for mode in MODES:
-        out[f"ordinary_{mode}"] = await per_event("ordinary", 3, 20, 1, 0.05, mode)
-        if mode != "bare":
-            out[f"deliver_{mode}"] = await per_event("deliver", 3, 20, 1, 0.05, mode)
-            out[f"memory_{mode}"] = await memory(10, mode)
-    return out
+    return await framework_smoke(MODES, per_event, memory)
 
 
 def main() -> None:
-    import asyncio
-
-    args = parse(workloads=("deliver", "ordinary", "memory", "smoke"), modes=MODES)
-    if args.workload == "memory":
-        result = asyncio.run(memory(args.size, args.mode))
-    elif args.workload == "smoke":
-        result = asyncio.run(smoke())
-    else:
-        result = asyncio.run(per_event(args.workload, args.size, args.events, args.reps,
-                                       args.budget, args.mode))
-    emit(system="aiogram", workload=args.workload, mode=args.mode, size=args.size, **result)
+    framework_main("aiogram", MODES, per_event, memory, smoke)
 
 
 if __name__ == "__main__":

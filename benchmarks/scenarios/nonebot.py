@@ -32,7 +32,6 @@ own `/start` event); the run then checks that a random waiting user's message re
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import itertools
 import tracemalloc
@@ -48,7 +47,7 @@ from nonebot.matcher import Matcher, matchers  # noqa: E402
 from nonebot.message import handle_event  # noqa: E402
 from nonebot.rule import Rule  # noqa: E402
 
-from benchmarks.common import emit, parse, seeded, summary, timed_async  # noqa: E402
+from benchmarks.common import framework_main, framework_smoke, seeded, summary, timed_async  # noqa: E402
 from convo_fsm import KEEP, STOP, On, Spec, State, Timeout  # noqa: E402
 from convo_fsm.adapters.nonebot import Conversations  # noqa: E402
 
@@ -197,30 +196,12 @@ async def memory(size: int, mode: str) -> dict[str, Any]:
 
 async def smoke() -> dict[str, Any]:
     """Every mode and workload once at a tiny size, in one process (the test suite's check);
-    each mode's matchers are removed before the next mode's."""
-    out: dict[str, Any] = {}
-    for mode in MODES:
-        matchers.clear()
-        out[f"ordinary_{mode}"] = await per_event("ordinary", 3, 20, 1, 0.05, mode)
-        matchers.clear()
-        if mode != "bare":
-            out[f"deliver_{mode}"] = await per_event("deliver", 3, 20, 1, 0.05, mode)
-            matchers.clear()
-            out[f"memory_{mode}"] = await memory(10, mode)
-            matchers.clear()
-    return out
+    each job's matchers are removed before the next."""
+    return await framework_smoke(MODES, per_event, memory, matchers.clear)
 
 
 def main() -> None:
-    args = parse(workloads=("deliver", "ordinary", "memory", "smoke"), modes=MODES)
-    if args.workload == "memory":
-        result = asyncio.run(memory(args.size, args.mode))
-    elif args.workload == "smoke":
-        result = asyncio.run(smoke())
-    else:
-        result = asyncio.run(per_event(args.workload, args.size, args.events, args.reps,
-                                       args.budget, args.mode))
-    emit(system="nonebot", workload=args.workload, mode=args.mode, size=args.size, **result)
+    framework_main("nonebot", MODES, per_event, memory, smoke)
 
 
 if __name__ == "__main__":

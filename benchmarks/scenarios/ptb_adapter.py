@@ -19,7 +19,6 @@ Workloads: `deliver`, `ordinary`, `memory`, as in benchmarks.scenarios.aiogram.
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import json
 import tracemalloc
@@ -37,7 +36,7 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest, RequestData
 
-from benchmarks.common import emit, parse, seeded, summary, timed_async
+from benchmarks.common import framework_main, framework_smoke, seeded, summary, timed_async
 from convo_fsm import KEEP, STOP, On, Spec, State, Timeout
 from convo_fsm.adapters.ptb import Conversations
 
@@ -185,25 +184,11 @@ async def memory(size: int, mode: str) -> dict[str, Any]:
 
 async def smoke() -> dict[str, Any]:
     """Every mode and workload once at a tiny size (the test suite's check)."""
-    out: dict[str, Any] = {}
-    for mode in MODES:
-        out[f"ordinary_{mode}"] = await per_event("ordinary", 3, 20, 1, 0.05, mode)
-        if mode != "bare":
-            out[f"deliver_{mode}"] = await per_event("deliver", 3, 20, 1, 0.05, mode)
-            out[f"memory_{mode}"] = await memory(10, mode)
-    return out
+    return await framework_smoke(MODES, per_event, memory)
 
 
 def main() -> None:
-    args = parse(workloads=("deliver", "ordinary", "memory", "smoke"), modes=MODES)
-    if args.workload == "memory":
-        result = asyncio.run(memory(args.size, args.mode))
-    elif args.workload == "smoke":
-        result = asyncio.run(smoke())
-    else:
-        result = asyncio.run(per_event(args.workload, args.size, args.events, args.reps,
-                                       args.budget, args.mode))
-    emit(system="ptb-app", workload=args.workload, mode=args.mode, size=args.size, **result)
+    framework_main("ptb-app", MODES, per_event, memory, smoke)
 
 
 if __name__ == "__main__":
