@@ -55,6 +55,9 @@ class RedisProc:
         self.port = port or free_port()
         self.aof = aof
         self.cluster = cluster
+        # A cluster node's bus port defaults to port + 10000, which does not exist for a free
+        # port above 55535 (redis-server then exits): give it a free port of its own.
+        self.bus_port = free_port() if cluster else None
         self.proc: subprocess.Popen[str] | None = None
         self.started = False  # once started, a restart must keep its port
 
@@ -65,20 +68,25 @@ class RedisProc:
                  else ["--appendonly", "no"])
         if self.cluster:
             args += ["--cluster-enabled", "yes", "--cluster-config-file",
-                     str(self.folder / "nodes.conf"), "--cluster-node-timeout", "5000"]
+                     str(self.folder / "nodes.conf"), "--cluster-node-timeout", "5000",
+                     "--cluster-port", str(self.bus_port)]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
+        said: list[str] = []
         for line in self.proc.stdout:  # a blocking read until the server says it is ready
             if "Ready to accept connections" in line:
                 break
+            said = [*said[-9:], line]
         else:
             code = self.proc.wait()
             if not self.fixed_port and not self.started and not getattr(self, "_retried", False):
-                self._retried = True  # the free port was taken meanwhile: another one
+                self._retried = True  # the free port was taken meanwhile: other ones
                 self.port = free_port()
+                self.bus_port = free_port() if self.cluster else None
                 self.start()
                 return
-            raise RuntimeError(f"redis-server on port {self.port} exited with {code}")
+            raise RuntimeError(f"redis-server on port {self.port} exited with {code}; "
+                               f"it said:\n{''.join(said)}")
         self.started = True
         # Keep draining its output so the pipe never fills.
         out = self.proc.stdout

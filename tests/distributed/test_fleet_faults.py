@@ -304,3 +304,24 @@ async def test_faults_on_a_redis_cluster(tmp_path: Path, need_redis_binary: None
         await client.aclose()
         for node in nodes:
             node.stop()
+
+
+def test_a_cluster_node_on_a_port_above_55535_starts(tmp_path: Path,
+                                                     need_redis_binary: None) -> None:
+    """Regression: a free port from the kernel's ephemeral range (up to 60999 here) made a
+    cluster node exit, its default bus port (port + 10000) being past 65535."""
+    import socket
+
+    for port in range(60999, 55535, -1):  # the highest free one
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        break
+    node = RedisProc(tmp_path / "high", cluster=True, port=port)
+    try:
+        node.start()
+        assert node.proc is not None and node.proc.poll() is None
+    finally:
+        node.stop()
