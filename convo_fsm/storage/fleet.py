@@ -972,6 +972,10 @@ class FleetWorker:
 
 
 # -- the host --------------------------------------------------------------------------------
+class _Expired(Exception):
+    """A host's call waited `timeout` for its result."""
+
+
 class FleetHost:
     """The side of a bot that receives chat events and hands them to the fleet, with the
     Engine's contract: `dispatch`/`deliver` return True once a worker's Engine consumed the
@@ -1002,8 +1006,13 @@ class FleetHost:
         self._seen_set: set[str] = set()
         self._sending: set[asyncio.Future[Any]] = set()
         self._partition_of_stream: dict[str, int] = {}
+        self._due: dict[str, float] = {}  # event id -> when its caller stops waiting
         self._closing = False
         self.round_trips = 0
+        # One server: a batch of events is one script call (a Cluster: a pipeline of XADDs,
+        # the streams being in different slots).
+        self._enqueue = (None if isinstance(client, aioredis.RedisCluster)
+                         else client.register_script(lua.ENQUEUE))
 
     async def __aenter__(self) -> FleetHost:
         await self.open()
@@ -1014,7 +1023,8 @@ class FleetHost:
 
     async def open(self) -> None:
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._results()), loop.create_task(self._writer())]
+        self._tasks = [loop.create_task(self._results()), loop.create_task(self._writer()),
+                       loop.create_task(self._expire())]
         if self._use_outbox:
             with contextlib.suppress(aioredis.ResponseError):
                 await self.redis.xgroup_create(self.layout.outbox, "hosts", id="0",
@@ -1079,17 +1089,20 @@ class FleetHost:
         self._queue.append((stream, fields, queued))
         self._wake.set()
         eid = await queued
+        loop = asyncio.get_running_loop()
         fut = self._waiting.get(eid)
         if fut is None:  # (the writer registered it; an early result may be there already)
-            fut = self._waiting[eid] = asyncio.get_running_loop().create_future()
+            fut = self._waiting[eid] = loop.create_future()
+        # `_expire` ends the wait (one sweep for all calls: no timer per call)
+        self._due[eid] = loop.time() + self.timeout
         try:
-            async with asyncio.timeout(self.timeout):  # (no task per call, unlike wait_for)
-                payload = await fut
-        except TimeoutError:
+            payload = await fut
+        except _Expired:
             raise StoreError(f"no worker answered event {eid} for {key!r} within "
                              f"{self.timeout:g} s (it stays queued)") from None
         finally:
             self._waiting.pop(eid, None)
+            self._due.pop(eid, None)
         for to, text in payload.get("r", ()):
             self._emit(Reply(to, text, event))
         if payload.get("k") == "event":
@@ -1119,10 +1132,15 @@ class FleetHost:
             if not batch:
                 continue
             try:
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for stream, fields, _ in batch:
-                        pipe.xadd(stream, {"m": json.dumps(fields, ensure_ascii=False)})
-                    ids = await pipe.execute()
+                bodies = [json.dumps(fields, ensure_ascii=False) for _, fields, _ in batch]
+                if self._enqueue is not None:
+                    ids = await self._enqueue(keys=[stream for stream, _, _ in batch],
+                                              args=bodies)
+                else:
+                    async with self.redis.pipeline(transaction=False) as pipe:
+                        for (stream, _, _), body in zip(batch, bodies, strict=True):
+                            pipe.xadd(stream, {"m": body})
+                        ids = await pipe.execute()
                 self.round_trips += 1
             except (aioredis.RedisError, OSError) as exc:
                 for _, _, fut in batch:
@@ -1137,6 +1155,20 @@ class FleetHost:
                     waiter.set_result(early)
                 if not fut.done():
                     fut.set_result(eid)
+
+    async def _expire(self) -> None:
+        """End the calls whose result did not come within `timeout` (checked every tenth of
+        it, at most every second)."""
+        loop = asyncio.get_running_loop()
+        period = min(1.0, self.timeout / 10)
+        while not self._closing:
+            await asyncio.sleep(period)
+            now = loop.time()
+            for eid in [e for e, due in self._due.items() if due <= now]:
+                del self._due[eid]
+                fut = self._waiting.get(eid)
+                if fut is not None and not fut.done():
+                    fut.set_exception(_Expired())
 
     async def _results(self) -> None:
         stream = self.layout.host(self.id)

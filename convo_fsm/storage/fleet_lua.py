@@ -172,6 +172,15 @@ end
 return codes
 """
 
+# A host's events, one server: KEYS the partitions' streams (repeats allowed), ARGV each
+# event's body. Returns the entry ids (one command instead of a pipeline of XADDs: a
+# command's packing and parsing cost the host more than Redis's work).
+ENQUEUE = """
+local ids = {}
+for i = 1, #KEYS do ids[i] = redis.call('XADD', KEYS[i], '*', 'm', ARGV[i]) end
+return ids
+"""
+
 # KEYS: lease, journal. ARGV: value, entry.
 JOURNAL = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
