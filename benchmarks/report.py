@@ -448,10 +448,10 @@ def write(run: dict[str, Any], out: Path) -> None:
     ]
     stores = out / "storage.md"
     if stores.exists():  # written by benchmarks.storage_bench --out (a separate command)
-        lines += ["## 7. Stores and Redis workers", "",
+        lines += ["## 7. Stores", "",
                   "An engine with no store, the memory, SQLite and Redis stores (each step "
-                  "committed inside the event's latency), and 1 and 2 `RedisWorker` processes "
-                  "on one redis-server (lock, inbox and compare-and-set per event).", "",
+                  "committed inside the event's latency); several worker processes on one "
+                  "Redis are section 11.", "",
                   stores.read_text(encoding="utf-8").rstrip(), ""]
     admin = out / "admin.md"
     if admin.exists():  # section 8, written by benchmarks.admin_bench (a separate command)

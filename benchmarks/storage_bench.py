@@ -1,4 +1,4 @@
-"""Events/s and per-event latency of an engine with each store, and of Redis workers.
+"""Events/s and per-event latency of an engine with each store.
 
     python -m benchmarks.storage_bench [--events N] [--sessions S] [--redis URL]
 
@@ -6,9 +6,8 @@
   runs one action that changes `data` and replies), N events round-robin over them, each
   `deliver` awaited in turn, with no store, MemoryStore, SqliteStore (a file, WAL) and
   RedisStore. With a store, each event's commit is inside its latency.
-- `redis-workers/<W>`: W RedisWorker processes on one server, each delivering N/W events
-  to its own share of the S keys (through the inbox, lock and compare-and-set commit).
-  Throughput is all events over the slowest worker's time.
+
+Several worker processes on one Redis (the fleet) are measured by `benchmarks.fleet_bench`.
 
 Without `--redis` (or CONVO_FSM_REDIS_URL) a redis-server is started on a free port if the
 binary is there. Numbers are printed as a Markdown table. Not a test: nothing is asserted.
@@ -18,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import shutil
@@ -71,48 +69,6 @@ async def bench_engine(name: str, store: Store | None, events: int, sessions: in
     return summary(name, latencies, elapsed)
 
 
-# -- Redis workers, one process each ----------------------------------------------------------
-async def worker_main(url: str, prefix: str, keys: list[str], events: int) -> None:
-    from convo_fsm.storage import RedisStore, RedisWorker
-
-    store = RedisStore.from_url(url, prefix=prefix)
-    async with RedisWorker(store, [SPEC], send=lambda r: None) as worker:
-        for key in keys:
-            await worker.start(SPEC, key)
-        sys.stdout.write("ready\n")
-        sys.stdout.flush()
-        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-        latencies = []
-        start = time.perf_counter()
-        for i in range(events):
-            t0 = time.perf_counter()
-            await worker.deliver(keys[i % len(keys)], "hi")
-            latencies.append(time.perf_counter() - t0)
-        elapsed = time.perf_counter() - start
-    await store.close()
-    print(json.dumps({"latencies": latencies, "elapsed": elapsed}))
-
-
-def bench_workers(url: str, workers: int, events: int, sessions: int) -> dict[str, Any]:
-    prefix = f"bench:{uuid.uuid4().hex[:8]}:"
-    procs = []
-    for w in range(workers):
-        keys = [f"k{i}" for i in range(sessions) if i % workers == w]
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.storage_bench", "--worker", url, prefix,
-             ",".join(keys), str(events // workers)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
-    for p in procs:
-        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
-    for p in procs:
-        assert p.stdin is not None
-        p.stdin.write("go\n")
-        p.stdin.flush()
-    results = [json.loads(p.communicate()[0]) for p in procs]
-    latencies = [x for r in results for x in r["latencies"]]
-    return summary(f"redis-workers/{workers}", latencies, max(r["elapsed"] for r in results))
-
-
 def start_redis() -> tuple[str, subprocess.Popen[str] | None]:
     url = os.environ.get("CONVO_FSM_REDIS_URL")
     if url:
@@ -133,10 +89,6 @@ def start_redis() -> tuple[str, subprocess.Popen[str] | None]:
 
 
 def main() -> int:
-    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        url, prefix, keys, events = sys.argv[2:6]
-        asyncio.run(worker_main(url, prefix, keys.split(","), int(events)))
-        return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--sessions", type=int, default=100)
@@ -159,9 +111,6 @@ def main() -> int:
                     url, prefix=f"bench:{uuid.uuid4().hex[:8]}:")))
             for name, make in stores:
                 rows.append(asyncio.run(bench_engine(name, make(), args.events, args.sessions)))
-        if url:
-            for workers in (1, 2):
-                rows.append(bench_workers(url, workers, args.events, args.sessions))
     finally:
         if server is not None:
             server.terminate()

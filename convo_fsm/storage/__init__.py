@@ -28,14 +28,13 @@ from convo_fsm.storage.memory import MemoryStore
 from convo_fsm.storage.sqlite import SqliteStore
 
 if TYPE_CHECKING:
-    from convo_fsm.storage.redis import RedisStore, RedisWorker
+    from convo_fsm.storage.redis import RedisStore
 
 __all__ = [
     "Conflict",
     "MemoryStore",
     "Policy",
     "RedisStore",
-    "RedisWorker",
     "SqliteStore",
     "Store",
     "StoreError",
@@ -71,8 +70,8 @@ def open_store(url: str) -> Store:
 
 
 def __getattr__(name: str) -> object:
-    # redis-py is an optional dependency: the Redis classes are imported on first use.
-    if name in ("RedisStore", "RedisWorker"):
+    # redis-py is an optional dependency: the Redis store is imported on first use.
+    if name == "RedisStore":
         from convo_fsm.storage import redis
 
         return getattr(redis, name)

@@ -1,6 +1,6 @@
 """The fleet in one process against a real redis-server: the Engine contract through a host,
-fencing, partitions and the shared clock. One regression test per fault the old RedisWorker
-had (issue 13's "Why"); the multi-process faults are in test_fleet_faults.py (slow)."""
+fencing, partitions and the shared clock. One regression test per fault the old per-key-lock
+worker had (issue 13's "Why"); the multi-process faults are in test_fleet_faults.py (slow)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from fleet_harness import until
 
-from convo_fsm import KEEP, STOP, Busy, Context, Message, On, Reply, Spec, State, Timeout
+from convo_fsm import KEEP, STOP, Busy, Call, Context, Message, On, Reply, Spec, State, Timeout
 from convo_fsm.engine import SessionExists
-from convo_fsm.storage.fleet import FleetHost, FleetWorker, SharedClock
+from convo_fsm.storage.fleet import FleetHost, FleetWorker, SharedClock, decode, encode
 from convo_fsm.storage.partition import Layout, assign, owner, partition_of
 
 aioredis = pytest.importorskip("redis.asyncio")
@@ -116,10 +116,19 @@ def test_a_partitions_keys_share_one_cluster_slot() -> None:
         Layout("a:", 0)
 
 
+def test_events_travel_as_json() -> None:
+    m = Message("你好 /x", sender="bob", group="g1", platform="qq")
+    assert decode(encode(m)) == m
+    assert decode(encode("plain")) == "plain"
+    assert decode(encode('["t", "x"]')) == '["t", "x"]'  # a str that looks like an encoding
+    with pytest.raises(Exception, match="Messages or strs"):
+        encode(42)
+
+
 # -- the Engine contract through a host -------------------------------------------------------
 async def test_events_nobody_consumes_are_handed_back_not_swallowed(fleet: Fleet) -> None:
-    # The old RedisWorker's dispatch returned True once an event was queued: a /start queued
-    # behind /exit was discarded. Now the host gets the Engine's answer.
+    # The old per-key-lock worker's dispatch returned True once an event was queued: a /start
+    # queued behind /exit was discarded. Now the host gets the Engine's answer.
     gate = asyncio.Event()
 
     async def leaving(ctx: Context) -> None:
@@ -430,3 +439,66 @@ async def test_batching_keeps_round_trips_per_event_low(fleet: Fleet) -> None:
                                       for j in range(10))))
     per_event = (w.round_trips - before) / (w.events - events_before)
     assert per_event < 1.0, per_event
+
+
+# -- what the old per-key-lock worker's own tests covered, on the fleet -------------------
+async def test_two_workers_fire_each_timeout_once(fleet: Fleet, client: Any) -> None:
+    def fired(ctx: Context) -> None:
+        ctx.data["fired"] = ctx.data.get("fired", 0) + 1
+        ctx.reply("fired")
+
+    spec = Spec("t", "on", [State("on", on=[On("message", KEEP)],
+                                  timeout=Timeout(0.05, "timed", action=fired)),
+                            State("timed", on=[On("message", KEEP)])],
+                any_state=[On("exit", STOP)])
+    for _ in range(2):
+        await fleet.worker([spec])
+    await until(lambda: all(w.owned() for w in fleet.workers)
+                and sum(len(w.owned()) for w in fleet.workers) == PARTS, WAIT,
+                "both workers owning partitions")  # (rendezvous: w1 and w2 share 4)
+    keys = [f"t{i}" for i in range(12)]
+    assert all(await asyncio.gather(*(fleet.host.start("t", k) for k in keys)))
+
+    async def all_fired() -> bool:
+        got = [await stored(client, fleet.prefix, k) for k in keys]
+        return all(d is not None and d.get("fired") for d in got)
+
+    await until(all_fired, WAIT, "every timeout")
+    for k in keys:
+        assert await stored(client, fleet.prefix, k) == {"fired": 1}
+    await until(lambda: len([r for r in fleet.replies if r.text == "fired"]) >= len(keys), WAIT,
+                "the timer replies through the outbox")
+    assert sorted(r.to for r in fleet.replies if r.text == "fired") == sorted(keys)  # once each
+
+
+def _count(ctx: Context) -> None:
+    ctx.data["n"] = ctx.data.get("n", 0) + 1
+    ctx.reply(f"child {ctx.data['n']}")
+
+
+CHILD = Spec(name="counter-child", initial="counting", states=[
+    State("counting", on=[On("message", KEEP, action=_count), On("done", "over")]),
+    State("over", final=True)])
+PARENT = Spec(name="counter-parent", initial="calling", states=[
+    State("calling", call=Call(CHILD, on_end={"over": "after"}, data_key="child")),
+    State("after", enter=lambda ctx: ctx.reply(f"parent got {ctx.data['child']}"),
+          on=[On("message", STOP)])])
+
+
+async def test_a_running_child_moves_with_its_partition(fleet: Fleet, client: Any) -> None:
+    # Sub-conversations (issue 14): the stack lives in the session's data, so the next owner
+    # steps the running child and its ending.
+    first = await fleet.worker([PARENT])
+    await fleet.settled()
+    assert await fleet.host.start("counter-parent", "k")
+    for i in range(3):
+        assert await fleet.host.deliver("k", f"m{i}")
+    await first.drain()
+    second = await fleet.worker([PARENT])
+    await fleet.settled()
+    for i in range(3, 6):
+        assert await fleet.host.deliver("k", f"m{i}")
+    assert await fleet.host.deliver("k", "/done")
+    assert [r.text for r in fleet.replies] == [f"child {i}" for i in range(1, 7)] + [
+        "parent got {'n': 6}"]
+    assert second.events == 4 and first.events == 4  # each stepped it (start + 3 events)

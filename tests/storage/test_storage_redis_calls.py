@@ -1,5 +1,6 @@
-"""Sub-conversations (issue 14) on Redis: two workers step a session running a child, the
-stack persisted in the session's data; an engine restarted on Redis mid-child resumes it."""
+"""Sub-conversations (issue 14) on Redis: an engine restarted on Redis mid-child resumes it
+(the stack persisted in the session's data). Two fleet workers stepping a running child
+across a takeover: tests/distributed/test_fleet.py."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from convo_fsm import KEEP, STOP, Call, Context, Engine, On, Reply, Spec, State, VirtualClock
-from convo_fsm.storage import RedisStore, RedisWorker
+from convo_fsm import KEEP, STOP, Call, Context, Engine, On, Spec, State, VirtualClock
+from convo_fsm.storage import RedisStore
 
 pytest.importorskip("redis")
 
@@ -32,19 +33,6 @@ PARENT = Spec(name="counter-parent", initial="calling", states=[
     State("calling", call=Call(CHILD, on_end={"over": "after"}, data_key="child")),
     State("after", enter=lambda ctx: ctx.reply(f"parent got {ctx.data['child']}"),
           on=[On("message", STOP)])])
-
-
-async def test_two_workers_step_a_running_child_and_its_ending(store: RedisStore) -> None:
-    replies: list[Reply] = []
-    a = RedisWorker(store, [PARENT], send=replies.append, poll=0.01)
-    b = RedisWorker(store, [PARENT], send=replies.append, poll=0.01)
-    async with a, b:
-        assert await a.start(PARENT, "k") is not None
-        for i in range(6):
-            await (a if i % 2 else b).deliver("k", f"m{i}")
-        await b.deliver("k", "/done")
-    texts = [r.text for r in replies]
-    assert texts == [f"child {i}" for i in range(1, 7)] + ["parent got {'n': 6}"]
 
 
 async def test_an_engine_restarted_on_redis_resumes_the_child(store: RedisStore) -> None:
