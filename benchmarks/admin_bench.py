@@ -133,12 +133,10 @@ async def store_pages(n: int, reps: int) -> list[tuple[str, float, float, int]]:
 
 KINDS = {
     "none": "no hook",
-    "noop": "a hook doing nothing (the engine's records alone)",
+    "noop": "a plain callable doing nothing (the engine builds TraceRecords for it)",
     "metrics": "Metrics",
     "metrics, timings off": "Metrics(timings=False)",
     "metrics+transcript": "tee(Metrics, Transcript)",
-    "what-if: Metrics as the engine's tracer": "what-if: Metrics as the engine's Tracer "
-                                               "(no TraceRecord; see below)",
 }
 
 
@@ -158,13 +156,6 @@ async def _dispatch_round(kind: str, sessions: int, events: int) -> float:
     engine = Engine(clock=VirtualClock(), trace=hook)
     if metrics is not None:
         metrics.bind(engine)
-    if kind.startswith("what-if"):
-        # Not a public API: what the engine would cost if it took a Tracer as its hook
-        # (one line in Engine.__init__) and called Metrics' methods without records.
-        from convo_fsm.engine.tracing import HookTracer
-
-        assert isinstance(getattr(engine, "_trace", None), HookTracer), "the engine changed"
-        engine._trace = metrics  # type: ignore[assignment]
     msgs = [Message("hi", sender=f"u{i}") for i in range(sessions)]
     for m in msgs:
         await engine.start(SPEC, engine.key("member", m))

@@ -6,10 +6,13 @@
     metrics.registry                                   # a prometheus_client CollectorRegistry
     prometheus_client.generate_latest(metrics.registry)
 
-`Metrics` is a `TraceRecord` consumer: each record costs a few dict updates and no
+`Metrics` is a `convo_fsm.engine.tracing.Tracer`: the engine calls its methods directly
+(no `TraceRecord` built), and each call costs a few int and dict updates and no
 prometheus_client call (counters are plain ints and dicts, turned into metric families
-only when `/metrics` is scraped, through prometheus_client's custom-collector API).
-An engine built without a `trace` hook calls nothing at all: metrics cost nil when unused.
+only when `/metrics` is scraped, through prometheus_client's custom-collector API;
+latencies are appended to a list and bucketed in bulk every 256 events and at scrape).
+It also takes `TraceRecord`s (`__call__`), so it can be one hook of `tee(...)`.
+An engine built without a `trace` hook holds the null Tracer: metrics cost nil when unused.
 
 It keeps its own registry (never the process-wide default one), so two engines, or two
 tests, never share counters. It also keeps the live session of every key it was told
@@ -36,8 +39,9 @@ Exported (prefix `convo_fsm_`):
 
 from __future__ import annotations
 
+import threading
 import time
-from bisect import bisect_left
+from bisect import bisect_right
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -86,31 +90,67 @@ def tee(*hooks: Hook | None) -> Hook | None:
 
 
 class Histogram:
-    """Bucket counts and a sum, exported as a Prometheus histogram (cheap to observe)."""
+    """Bucket counts and a sum, exported as a Prometheus histogram (cheap to observe).
 
-    __slots__ = ("bounds", "counts", "total")
+    `observe` only appends the value to `pending` (one C call; the hot paths call
+    `pending.append` itself); `flush` sorts what is pending and counts it into the buckets
+    with one bisection per bucket (Metrics flushes every 256 events and at each scrape,
+    so pending values stay bounded). `counts`, `total` and `family` flush first."""
+
+    __slots__ = ("_counts", "_lock", "_total", "bounds", "pending")
 
     def __init__(self, bounds: tuple[float, ...] = DEFAULT_BUCKETS) -> None:
         if list(bounds) != sorted(set(bounds)) or not bounds:
             raise ValueError(f"histogram bounds must be increasing and distinct: {bounds!r}")
         self.bounds = bounds
-        self.counts = [0] * (len(bounds) + 1)  # the last one is +Inf
-        self.total = 0.0
+        self._counts = [0] * (len(bounds) + 1)  # the last one is +Inf
+        self._total = 0.0
+        self.pending: list[float] = []
+        self._lock = threading.Lock()
 
     def observe(self, value: float) -> None:
-        self.counts[bisect_left(self.bounds, value)] += 1
-        self.total += value
+        self.pending.append(value)
+
+    def flush(self) -> None:
+        """Count the pending values into the buckets (safe against appends meanwhile, from
+        this thread or another: only the values taken are removed)."""
+        with self._lock:
+            pending = self.pending
+            n = len(pending)
+            if not n:
+                return
+            values = sorted(pending[:n])
+            del pending[:n]
+            counts, low = self._counts, 0
+            for i, bound in enumerate(self.bounds):  # a value <= bound goes in bucket i (le)
+                high = bisect_right(values, bound, low)
+                counts[i] += high - low
+                low = high
+            counts[-1] += n - low
+            self._total += sum(values)
+
+    @property
+    def counts(self) -> list[int]:
+        """Per bucket (not cumulative), the last one +Inf."""
+        self.flush()
+        return list(self._counts)
+
+    @property
+    def total(self) -> float:
+        self.flush()
+        return self._total
 
     @property
     def count(self) -> int:
         return sum(self.counts)
 
     def family(self, name: str, doc: str) -> HistogramMetricFamily:
+        self.flush()
         cumulative, running = [], 0
-        for bound, n in zip((*map(str, self.bounds), "+Inf"), self.counts, strict=True):
+        for bound, n in zip((*map(str, self.bounds), "+Inf"), self._counts, strict=True):
             running += n
             cumulative.append((bound, float(running)))
-        return HistogramMetricFamily(name, doc, buckets=cumulative, sum_value=self.total)
+        return HistogramMetricFamily(name, doc, buckets=cumulative, sum_value=self._total)
 
 
 class _Window:
@@ -165,7 +205,7 @@ class Metrics(Tracer):
         self.handed_back = 0
         self.replies = 0
         self.started: Counter[str] = Counter()
-        self.steps: Counter[str] = Counter()
+        self.steps: dict[str, int] = {}  # a plain dict: one of the hot path's updates
         self.timeouts: Counter[str] = Counter()
         self.warnings: Counter[str] = Counter()
         self.forced: Counter[str] = Counter()
@@ -174,6 +214,9 @@ class Metrics(Tracer):
         self.event_seconds = Histogram(buckets)
         self.step_seconds = Histogram(buckets)
         self.action_seconds = Histogram(buckets)
+        self._event_seconds = self.event_seconds.pending.append
+        self._step_seconds = self.step_seconds.pending.append
+        self._action_seconds = self.action_seconds.pending.append
         self.live: dict[str, Session] = {}
         self.recent_window = _Window(window, wall)
         self._arrived: dict[str, Any] = {}   # key -> perf_counter at arrival (a list if several)
@@ -214,26 +257,32 @@ class Metrics(Tracer):
         # "stop" is followed by its "end"; a kind a newer engine adds is ignored.
 
     # The engine's tracer interface (convo_fsm.engine.tracing.Tracer): the same calls, with
-    # no TraceRecord built for them.
+    # no TraceRecord built for them. The three an event makes (event, step, result) are the
+    # hot path: plain int and exact-dict updates, one perf_counter read each, and a list
+    # append per latency (the histograms bucket them in bulk; see Histogram.flush).
     def event(self, key: str, event: Any) -> None:
-        self.events += 1
+        self.events = n = self.events + 1
+        if not n & 255:
+            self._flush()
         if not self.timings:
             return
         now = _perf()
-        arrived = self._arrived
-        before = arrived.get(key)
-        if before is None:
-            arrived[key] = now
-        elif type(before) is list:
-            before.append(now)
-        else:
-            arrived[key] = [before, now]
+        before = self._arrived.setdefault(key, now)
+        if before is not now:  # another event of this key in flight: first in, first out
+            if type(before) is list:
+                before.append(now)
+            else:
+                self._arrived[key] = [before, now]
 
     def step(self, key: str, at: float, session: Session, event: Any, name: str,
              source: str | None) -> None:
         spec = session.spec
         self.live[key] = session
-        self.steps[spec] += 1
+        steps = self.steps
+        try:
+            steps[spec] += 1
+        except KeyError:
+            steps[spec] = 1
         if source is None:
             self.started[spec] += 1
             self.recent_window.add("started", spec)
@@ -246,7 +295,7 @@ class Metrics(Tracer):
             began = self._arrived.get(key)
             if began is not None:
                 now = self._stepped[key] = _perf()
-                self.step_seconds.observe(now - (began[-1] if type(began) is list else began))
+                self._step_seconds(now - (began[0] if type(began) is list else began))
 
     def result(self, key: str, event: Any, consumed: bool) -> None:
         if consumed:
@@ -259,14 +308,18 @@ class Metrics(Tracer):
         arrived = self._arrived.pop(key, None)
         if type(arrived) is list:  # several events of one key in flight: first in, first out
             first = arrived.pop(0)
-            if arrived:
-                self._arrived[key] = arrived if len(arrived) > 1 else arrived[0]
+            self._arrived[key] = arrived if len(arrived) > 1 else arrived[0]
             arrived = first
         if arrived is not None:
-            self.event_seconds.observe(now - arrived)
+            self._event_seconds(now - arrived)
         stepped = self._stepped.pop(key, None)
         if stepped is not None:
-            self.action_seconds.observe(now - stepped)
+            self._action_seconds(now - stepped)
+
+    def _flush(self) -> None:
+        self.event_seconds.flush()
+        self.step_seconds.flush()
+        self.action_seconds.flush()
 
     def reply(self, key: str, event: Any, text: str) -> None:
         self.replies += 1

@@ -51,7 +51,7 @@ from starlette.routing import Route
 
 from convo_fsm.admin.diagrams import DiagramError, heat_svg, live_svg
 from convo_fsm.admin.security import COOKIE, Guard
-from convo_fsm.admin.source import AdminError, EngineSource, Source, StoreSource, counts, query
+from convo_fsm.admin.source import AdminError, EngineSource, Source, StoreSource
 from convo_fsm.session import Session
 from convo_fsm.spec import Spec
 
@@ -73,6 +73,7 @@ _TEMPLATES = {name: _ENV.get_template(name)
 
 PER_PAGE = 50
 MAX_PER_PAGE = 500
+MAX_PAGE = 10**9  # a page number past any list (offsets stay within SQLite's integers)
 SSE_POLL = 0.2  # seconds between checks of a watched session (state changes show within 1 s)
 
 
@@ -178,12 +179,11 @@ class AdminApp:
         now = time.monotonic()
         if max_age > 0 and now - self._counted[0] < max_age:
             return self._counted[1], self._counted[2]
-        rows = list(await self.source.rows())
-        c = counts(rows)
-        self._counted = (now, len(rows), c)
+        total, c = await self.source.counts()
+        self._counted = (now, total, c)
         if self._live_collector is not None:
             self._live_collector.counts = c
-        return len(rows), c
+        return total, c
 
     async def overview(self, request: Request) -> Response:
         total, c = await self._counts()
@@ -204,13 +204,12 @@ class AdminApp:
         p = request.query_params
         text, spec, state = p.get("q", ""), p.get("spec", ""), p.get("state", "")
         try:
-            page = max(1, int(p.get("page", "1")))
+            page = min(MAX_PAGE, max(1, int(p.get("page", "1"))))
             per = min(MAX_PER_PAGE, max(1, int(p.get("per", str(PER_PAGE)))))
         except ValueError:
             return self._message(request, 400, "Bad page", "page and per must be whole numbers")
-        rows = await self.source.rows()
-        result = query(rows, text=text, spec=spec, state=state, offset=(page - 1) * per,
-                       limit=per)
+        result = await self.source.page(text=text, spec=spec, state=state,
+                                        offset=(page - 1) * per, limit=per)
         now = self.source.now()
         pages = max(1, math.ceil(result.total / per))
 

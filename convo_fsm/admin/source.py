@@ -13,17 +13,17 @@ from __future__ import annotations
 import asyncio
 import heapq
 import importlib
+import logging
 import math
-import os
 import sqlite3
 import time
-import urllib.parse
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import attrs
 
+from convo_fsm.admin.sqlpage import SqlitePages
 from convo_fsm.session import Session
 from convo_fsm.spec import Spec
 from convo_fsm.step import Force, SetDeadline, step
@@ -47,6 +47,9 @@ class Source(Protocol):
 
     def now(self) -> float: ...
     async def rows(self) -> Iterable[Session]: ...
+    async def page(self, *, text: str = "", spec: str = "", state: str = "", offset: int = 0,
+                   limit: int = 50) -> Page: ...
+    async def counts(self) -> tuple[int, Counter[tuple[str, str]]]: ...
     async def get(self, key: str) -> Session | None: ...
     def spec(self, name: str) -> Spec | None: ...
     def spec_names(self) -> list[str]: ...
@@ -67,6 +70,8 @@ class Page:
 
 
 _INF = math.inf
+logger = logging.getLogger("convo_fsm.admin")
+T = TypeVar("T")
 
 
 def _order(s: Session) -> tuple[float, str]:
@@ -105,7 +110,7 @@ def _by_deadline(s: Session) -> float:
     return _INF if s.deadline is None else s.deadline
 
 
-def counts(rows: Iterable[Session]) -> Counter[tuple[str, str]]:
+def state_counts(rows: Iterable[Session]) -> Counter[tuple[str, str]]:
     return Counter((s.spec, s.state) for s in rows)
 
 
@@ -135,6 +140,15 @@ class EngineSource:
         engine = self.engine
         found = (engine.session(i.key) for i in engine.sessions())
         return [s for s in found if s is not None]
+
+    async def page(self, *, text: str = "", spec: str = "", state: str = "", offset: int = 0,
+                   limit: int = 50) -> Page:
+        return query(await self.rows(), text=text, spec=spec, state=state, offset=offset,
+                     limit=limit)
+
+    async def counts(self) -> tuple[int, Counter[tuple[str, str]]]:
+        rows = list(await self.rows())
+        return len(rows), state_counts(rows)
 
     async def get(self, key: str) -> Session | None:
         return self.engine.session(key)
@@ -189,14 +203,61 @@ def _check_state(spec: Spec, state: str) -> None:
                          f"{', '.join(spec.by_name)}")
 
 
+class _Kept(Generic[T]):
+    """A value `read()` gives, kept: one older than `max_age` seconds is served while it is
+    read again in the background; the first one, one older than 30 `max_age`, and one after
+    `invalidate()` are awaited. Concurrent reads share one."""
+
+    def __init__(self, read: Callable[[], Awaitable[T]], max_age: float,
+                 monotonic: Callable[[], float]) -> None:
+        self.read = read
+        self.max_age = max_age
+        self.monotonic = monotonic
+        self.value: T | None = None
+        self.taken = -_INF
+        self.dirty = True
+        self.refreshing: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> T:
+        age = self.monotonic() - self.taken
+        if self.dirty or self.value is None or (self.refreshing is None
+                                                and age >= 30 * self.max_age):
+            await self._refresh()
+        elif age >= self.max_age and self.refreshing is None:
+            self.refreshing = asyncio.get_running_loop().create_task(self._refresh())
+        assert self.value is not None
+        return self.value
+
+    def invalidate(self) -> None:
+        self.dirty = True
+
+    async def _refresh(self) -> None:
+        async with self._lock:
+            started = self.monotonic()
+            if (self.taken >= started - self.max_age / 10 and not self.dirty
+                    and self.value is not None):
+                return  # someone refreshed it while we waited
+            self.dirty = False
+            try:
+                self.value = await self.read()
+                self.taken = started
+            finally:
+                self.refreshing = None
+
+
 class StoreSource:
     """The sessions kept in a store (`convo-fsm serve --store URL`). Deadlines are on the
-    wall clock (`WallClock`, what a stored engine uses). The list is a snapshot of the
-    store (for an SQLite file, its columns; else `store.list()`): one older than `max_age`
-    seconds is still served while a new one is read in the background, one older than 30
-    `max_age` is read again first; our own acts show in it at once. One session is read
-    fresh each time. `specs` are the specs the store's sessions may name
-    (for diagrams and `force`)."""
+    wall clock (`WallClock`, what a stored engine uses). `specs` are the specs the store's
+    sessions may name (for diagrams and `force`). One session is read fresh each time.
+
+    For an SQLite file, each sessions page is one SQL read (`sqlpage.SqlitePages`: filtered,
+    sorted and paginated by SQLite on a read-only connection, in a thread; no page reads
+    every record, the first one after a start included), and the counts per state one
+    GROUP BY, kept `max_age` seconds. For another store (Redis) the pages are cut from a
+    listing of every record (`store.list()`), kept `max_age` seconds; both are kept the same
+    way: one older than `max_age` is served while it is read again in the background, one
+    older than 30 `max_age` is read again first. Our own acts show in them at once."""
 
     kind = "store"
 
@@ -208,69 +269,81 @@ class StoreSource:
         self.max_age = max_age
         self.clock = clock
         self.monotonic = monotonic
-        self._snapshot: dict[str, Session] = {}
-        self._taken = -_INF
-        self._lock = asyncio.Lock()
-        self._ro: sqlite3.Connection | None = None
-        self._dirty = True
-        self._refreshing: asyncio.Task[None] | None = None
+        self._sql: SqlitePages | None = None
+        self._sql_tried = not isinstance(store, SqliteStore) or store.path == ":memory:"
+        self._listing: _Kept[dict[str, Session]] = _Kept(self._read_listing, max_age, monotonic)
+        self._counted: _Kept[tuple[int, Counter[tuple[str, str]]]] = _Kept(
+            self._read_counts, max_age, monotonic)
 
     def now(self) -> float:
         return self.clock()
 
-    async def rows(self) -> Iterable[Session]:
-        """The last listing (with our own acts in it). One older than `max_age` is served
-        while a new one is read in the background (pages stay fast at 100k); the first one,
-        one older than 30 `max_age`, and one after `invalidate()` are awaited."""
-        age = self.monotonic() - self._taken
-        if self._dirty or (self._refreshing is None and age >= 30 * self.max_age):
-            await self._refresh()
-        elif age >= self.max_age and self._refreshing is None:
-            self._refreshing = asyncio.get_running_loop().create_task(self._refresh())
-        return list(self._snapshot.values())
-
-    async def _refresh(self) -> None:
-        async with self._lock:
-            started = self.monotonic()
-            if self._taken >= started - self.max_age / 10 and not self._dirty:
-                return  # someone refreshed it while we waited
-            self._dirty = False
+    def _pages(self) -> SqlitePages | None:
+        """The SQL reader of an SQLite file (None for another store, or a file it cannot
+        read: an older schema, an SQLite without JSON)."""
+        if not self._sql_tried:
+            self._sql_tried = True
+            assert isinstance(self.store, SqliteStore)
             try:
-                fast = await asyncio.to_thread(self._sqlite_rows)
-                listing = (fast if fast is not None
-                           else [r.session for r in await self.store.list()])
-                self._snapshot = {s.key: s for s in listing}
-                self._taken = started
-            finally:
-                self._refreshing = None
+                pages = SqlitePages(self.store.path)
+                pages.check()
+                self._sql = pages
+            except sqlite3.Error:
+                self._sql = None
+        return self._sql
 
-    def _sqlite_rows(self) -> list[Session] | None:
-        """For an SQLite file: the listing's columns only (key, spec, state, deadline),
-        read on a read-only connection of our own, instead of decoding every record (5x
-        faster at 100k). The rows carry no data or history: one session's page loads it."""
-        if not isinstance(self.store, SqliteStore) or self.store.path == ":memory:":
-            return None
-        if self._ro is None:
-            uri = "file:" + urllib.parse.quote(os.path.abspath(self.store.path)) + "?mode=ro"
-            self._ro = sqlite3.connect(uri, uri=True, check_same_thread=False)
+    async def page(self, *, text: str = "", spec: str = "", state: str = "", offset: int = 0,
+                   limit: int = 50) -> Page:
+        if offset < 0 or limit < 1:  # the rule query() checks, before any SQL
+            query((), offset=offset, limit=limit)
+        pages = self._pages()
+        if pages is None:
+            return query(await self.rows(), text=text, spec=spec, state=state, offset=offset,
+                         limit=limit)
         try:
-            found = self._ro.execute(
-                "SELECT key, spec, state, json_extract(body, '$.deadline') FROM sessions")
-            return [Session(key, spec, state, {}, deadline, None, 0, (), 0.0, 0.0)
-                    for key, spec, state, deadline in found]
-        except sqlite3.Error:
-            return None  # an older schema, no JSON1: decode the records
+            total, rows = await asyncio.to_thread(pages.page, text=text, spec=spec,
+                                                  state=state, offset=offset, limit=limit)
+        except sqlite3.Error as exc:  # a record whose body is not JSON: the listing skips it
+            logger.warning("admin: SQL page of %r failed (%s); cutting it from the listing",
+                           self.store, exc)
+            return query(await self.rows(), text=text, spec=spec, state=state, offset=offset,
+                         limit=limit)
+        return Page(total, offset, tuple(rows))
+
+    async def counts(self) -> tuple[int, Counter[tuple[str, str]]]:
+        return await self._counted.get()
+
+    async def _read_counts(self) -> tuple[int, Counter[tuple[str, str]]]:
+        pages = self._pages()
+        if pages is None:
+            rows = list(await self.rows())
+            return len(rows), state_counts(rows)
+        c = await asyncio.to_thread(pages.counts)
+        return sum(c.values()), c
+
+    async def rows(self) -> Iterable[Session]:
+        """Every stored session (the kept listing, with our own acts in it)."""
+        return list((await self._listing.get()).values())
+
+    async def _read_listing(self) -> dict[str, Session]:
+        return {r.session.key: r.session for r in await self.store.list()}
 
     def invalidate(self) -> None:
-        """Read the store again at the next listing (before serving it)."""
-        self._dirty = True
+        """Read the store again at the next listing and count (before serving them)."""
+        self._listing.invalidate()
+        self._counted.invalidate()
 
     def _patch(self, key: str, session: Session | None) -> None:
-        """Our own act, shown in the listing at once (without reading the store again)."""
+        """Our own act, shown in the listing at once (without reading the store again); the
+        counts are read again."""
+        self._counted.invalidate()
+        listing = self._listing.value
+        if listing is None:
+            return
         if session is None:
-            self._snapshot.pop(key, None)
+            listing.pop(key, None)
         else:
-            self._snapshot[key] = session
+            listing[key] = session
 
     async def get(self, key: str) -> Session | None:
         stored = await self.store.load(key)

@@ -105,26 +105,31 @@ async def test_the_store_mode_reads_and_acts_on_stored_records(
     await engine.close()
 
 
-async def test_a_store_listing_older_than_max_age_is_served_while_it_is_reread(
+async def test_store_counts_older_than_max_age_are_served_while_they_are_reread(
         tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     writer = Engine(store=SqliteStore(path), clock=WallClock())
     await writer.start(QUIZ, "local:user:a")
     now = [100.0]
     source = StoreSource(SqliteStore(path), [QUIZ], max_age=1.0, monotonic=lambda: now[0])
-    assert [s.key for s in await source.rows()] == ["local:user:a"]
+    kept = source._counted
+    assert (await source.counts())[0] == 1
     await writer.start(QUIZ, "local:user:b")  # written by someone else (a running bot)
-    assert [s.key for s in await source.rows()] == ["local:user:a"]  # fresh enough: kept
-    assert source._refreshing is None
+    assert (await source.page()).total == 2  # a page is read by SQL each time: fresh
+    assert (await source.counts())[0] == 1  # fresh enough: kept
+    assert kept.refreshing is None
     now[0] += 1.5
-    first = [s.key for s in await source.rows()]  # the old listing, a re-read started
-    assert first == ["local:user:a"]
-    assert source._refreshing is not None
-    await source._refreshing
-    assert sorted(s.key for s in await source.rows()) == ["local:user:a", "local:user:b"]
+    assert (await source.counts())[0] == 1  # the old count, a re-read started
+    assert kept.refreshing is not None
+    await kept.refreshing
+    total, per_state = await source.counts()
+    assert total == 2 and per_state == {("quiz", "asking"): 2}
     await writer.start(QUIZ, "local:user:c")
     now[0] += 60  # too old to serve: read again first
-    assert len(list(await source.rows())) == 3
+    assert (await source.counts())[0] == 3
+    source.invalidate()
+    await writer.start(QUIZ, "local:user:d")
+    assert (await source.counts())[0] == 4  # after invalidate(): read again first
     await writer.close()
 
 

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 from admin_kit import QUIZ, Kit
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -137,6 +139,75 @@ def test_a_histogram_counts_into_cumulative_buckets() -> None:
     assert samples[("x_seconds_sum", None)] == pytest.approx(3.65) and h.count == 4
     with pytest.raises(ValueError, match="increasing"):
         Histogram((1.0, 0.5))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(0.0, 20.0), max_size=300), st.integers(1, 7))
+def test_a_histogram_bucketed_in_bulk_counts_as_one_value_at_a_time(
+        values: list[float], flushes: int) -> None:
+    bounds = (0.001, 0.01, 0.5, 1.0, 2.5, 10.0)
+    h = Histogram(bounds)
+    step = max(1, len(values) // flushes)
+    for i, value in enumerate(values):
+        h.observe(value)
+        if i % step == 0:
+            h.flush()  # flushes at arbitrary points: the result must not depend on them
+    expected = [0] * (len(bounds) + 1)
+    for value in values:  # Prometheus' rule: a value goes in the first bucket with le >= it
+        expected[next((i for i, b in enumerate(bounds) if value <= b), len(bounds))] += 1
+    assert h.counts == expected and h.pending == []
+    assert h.total == pytest.approx(sum(values)) and h.count == len(values)
+
+
+async def test_latencies_wait_in_a_bounded_list_and_several_events_of_a_key_are_fifo(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    metrics = Metrics()
+    engine = Engine(clock=VirtualClock(), trace=metrics)
+    metrics.bind(engine)
+    await engine.start(QUIZ, "local:user:a")
+    for _ in range(600):  # KEEP on "hello": one event, one step, one result each
+        assert await engine.dispatch(Message("hello", sender="a"))
+        assert len(metrics.event_seconds.pending) <= 256  # flushed every 256 events
+    assert metrics.event_seconds.count == 600 and metrics.step_seconds.count == 600
+    assert metrics.action_seconds.count == 600 and metrics._arrived == {}
+    assert metrics.event_seconds.pending == []  # read: flushed
+    # Two arrivals on one key before either is handled: first in, first out (the clock the
+    # hook reads is set here, to know which arrival each latency was measured from).
+    ticks = iter([1.0, 2.0, 5.0, 7.0, 11.0])
+    monkeypatch.setattr("convo_fsm.metrics._perf", lambda: next(ticks))
+    metrics.event("k", None)
+    metrics.event("k", None)
+    assert metrics._arrived["k"] == [1.0, 2.0]
+    session = engine.session("local:user:a")
+    assert session is not None
+    metrics.step("k", 0.0, session, "e", "message", "asking")  # at 5.0
+    metrics.result("k", "e", True)  # at 7.0
+    assert metrics._arrived["k"] == 2.0  # the first one left, the second waits
+    assert metrics.step_seconds.pending == [4.0]  # from the first arrival (1.0)
+    assert metrics.event_seconds.pending == [6.0] and metrics.action_seconds.pending == [2.0]
+    metrics.result("k", "e", True)  # at 11.0, no step of its own
+    assert "k" not in metrics._arrived and metrics.event_seconds.pending == [6.0, 9.0]
+
+
+def test_a_flush_from_another_thread_loses_no_value() -> None:
+    import threading
+
+    h = Histogram((0.5,))
+    stop = threading.Event()
+
+    def scraper() -> None:
+        while not stop.is_set():
+            h.flush()
+
+    thread = threading.Thread(target=scraper)
+    thread.start()
+    try:
+        for i in range(20_000):
+            h.observe(0.25 if i % 2 else 0.75)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert h.counts == [10_000, 10_000]
 
 
 async def test_without_timings_the_counters_still_count_and_histograms_stay_empty() -> None:
