@@ -189,6 +189,10 @@ class _Part:
         self.forward_to = ""     # trim `out` before this id at the next commit
 
 
+# A flush: per partition (part, its epoch then, session writes, acknowledged ids, results).
+_Batch = list[tuple[_Part, int, list[str], list[str], list[list[Any]]]]
+
+
 class FencedStore:
     """The store protocol for the Engine of one fleet worker: records live in the hashes of
     their partition; writes are queued for the worker's fenced commit (they return the new
@@ -285,9 +289,12 @@ class FleetWorker:
     `specs`: the specs it runs (all workers run the same ones). `partitions` must be the
     same for every worker and host. `lease` (s): how long a killed worker keeps its
     partitions; leases are renewed every `tick` (default lease/5). `batch`: events read per
-    partition per read; `max_inflight`: events in hand at once. `on_error`, `filters`,
-    `policies` go to the Engine / `restore`. `cluster`: the client is a RedisCluster (reads
-    are one script call per partition instead of one for all). `outbox_max`: the most
+    partition per read; `max_inflight`: events in hand at once. `poll` (s): on one server an
+    idle worker waits for the next event with a blocking read (woken at once) and looks at
+    its partitions again after `poll` at the latest; on a Cluster it polls, backing off up
+    to `poll`. `on_error`, `filters`, `policies` go to the Engine / `restore`. `cluster`: the
+    client is a RedisCluster (reads and commits are one script call per partition instead of
+    one for all, and results are forwarded after their commit). `outbox_max`: the most
     results a host's stream, and replies the shared outbox, keep when nobody reads them (the
     oldest go first).
     """
@@ -351,6 +358,7 @@ class FleetWorker:
         self._release_s = client.register_script(s_rel)
         self._read = client.register_script(lua.READ)
         self._commit = client.register_script(lua.COMMIT)
+        self._commit_many = client.register_script(lua.COMMIT_MANY)
         self._journal = client.register_script(lua.JOURNAL)
         self._heartbeat = client.register_script(lua.HEARTBEAT)
 
@@ -620,22 +628,37 @@ class FleetWorker:
                     part.read_from = "0"
                 await asyncio.sleep(self.poll)
                 continue
-            got = 0
+            got, again = 0, False
+            tails: dict[str, str] = {}  # stream -> its last entry, for each partition read dry
             for part, epoch, entries in results:
                 if part.epoch != epoch or part.state != _OWNED:
                     continue  # dropped meanwhile: what we read stays pending for the next owner
                 if entries == -1:
                     await self._lose(part)
                     continue
+                if isinstance(entries, str):
+                    tails[self.layout.part(part.p, "ev")] = entries
+                    continue
                 if part.read_from != ">":
                     part.read_from = entries[-1][0] if entries else ">"
+                    again = again or not entries  # (pending ones done: new ones at once)
                 for entry_id, fields in entries:
                     self._begin(part, entry_id, fields)
                     got += 1
-            if got:
+            if got or again:
                 idle = 0.001
                 await asyncio.sleep(0)
-            else:
+            elif not self.cluster and len(tails) == len(parts):
+                # Nothing new anywhere: wait for the next event to any of them (woken at once,
+                # or after `poll` to look at the partitions again).
+                try:
+                    await self.redis.xread(tails, count=1, block=max(1, int(self.poll * 1000)))
+                    self.round_trips += 1
+                except (aioredis.RedisError, OSError) as exc:
+                    logger.warning("fleet worker %s: waiting for events failed: %s", self.id,
+                                   exc)
+                    await asyncio.sleep(self.poll)
+            else:  # (a Cluster: a multi-stream XREAD spans slots)
                 await asyncio.sleep(idle)
                 idle = min(idle * 2, self.poll)
 
@@ -809,20 +832,13 @@ class FleetWorker:
                  if (part.ops or part.acks or part.results) and part.state != _DROPPED]
         if not batch:
             return
-        layout = self.layout
         for part, *_ in batch:
             part.ops, part.acks, part.results = [], [], []
         try:
-            calls = []
-            for part, _, ops, acks, results in batch:
-                p = part.p
-                if part.forward_to:
-                    ops = [*ops, "X", part.forward_to]
-                blob = json.dumps(results, ensure_ascii=False) if results else ""
-                calls.append(([layout.part(p, "lease"), layout.part(p, "rev"),
-                               layout.part(p, "s"), layout.part(p, "ev"), layout.part(p, "out")],
-                              [part.value, str(len(acks)), *acks, blob, *ops]))
-            results_ = await self._many(self._commit, calls)
+            if self.cluster:
+                codes, forwards = await self._commit_each(batch)
+            else:
+                codes, forwards = await self._commit_all(batch), []
         except (aioredis.RedisError, OSError) as exc:
             # Unknown outcome: what we hold for these partitions may not be what is stored.
             logger.warning("fleet worker %s: commit failed (%s): partitions reloaded", self.id,
@@ -831,20 +847,72 @@ class FleetWorker:
                 if part.epoch == epoch:
                     await self._lose(part)
             return
-        forwards: list[tuple[_Part, str, list[list[Any]]]] = []
-        for (part, epoch, _, _, results), res in zip(batch, results_, strict=True):
+        done: set[int] = set()
+        for (part, epoch, *_), code in zip(batch, codes, strict=True):
             if part.epoch != epoch:
                 continue
-            if isinstance(res, Exception) or res[0] != 1:
+            if code != 1:
                 logger.warning("fleet worker %s: commit of partition %d refused: %r",
-                               self.id, part.p, res)
+                               self.id, part.p, code)
                 await self._lose(part)
                 continue
             self.commits += 1
-            if res[1]:
-                forwards.append((part, res[1], results))
+            done.add(part.p)
+        forwards = [f for f in forwards if f[0].p in done]
         if forwards:
             await self._forward(forwards)
+
+    async def _commit_all(self, batch: _Batch) -> list[Any]:
+        """One server: every partition's commit and the results for the hosts in one script
+        call (one round trip; a result is sent atomically with its commit, or not at all)."""
+        layout = self.layout
+        keys: list[str] = []
+        for part, *_ in batch:
+            p = part.p
+            keys += [layout.part(p, "lease"), layout.part(p, "rev"), layout.part(p, "s"),
+                     layout.part(p, "ev"), layout.part(p, "out")]
+        streams: dict[str, int] = {}
+        args = [str(len(batch)), str(self.outbox_max)]
+        for part, _, ops, acks, results in batch:
+            if part.forward_to:
+                ops = [*ops, "X", part.forward_to]
+            by_stream: dict[str, list[list[Any]]] = {}
+            for eid, host, payload in results:
+                stream = layout.host(host) if host else layout.outbox
+                by_stream.setdefault(stream, []).append(
+                    [f"{part.p}/{eid}" if eid else "", payload])
+            args += [part.value, json.dumps([acks, ops], ensure_ascii=False),
+                     str(len(by_stream))]
+            for stream, items in by_stream.items():
+                idx = streams.setdefault(stream, len(keys) + len(streams) + 1)
+                args += [str(idx), json.dumps(items, ensure_ascii=False)[1:-1]]
+        codes = await self._commit_many(keys=[*keys, *streams], args=args)
+        self.round_trips += 1
+        return list(codes)
+
+    async def _commit_each(self, batch: _Batch
+                           ) -> tuple[list[Any], list[tuple[_Part, str, list[list[Any]]]]]:
+        """A Cluster: one script call per partition (its keys share a slot), all at once; the
+        results go to a partition's `out` stream, forwarded to the hosts after."""
+        layout = self.layout
+        calls = []
+        for part, _, ops, acks, results in batch:
+            p = part.p
+            if part.forward_to:
+                ops = [*ops, "X", part.forward_to]
+            blob = json.dumps(results, ensure_ascii=False) if results else ""
+            calls.append(([layout.part(p, "lease"), layout.part(p, "rev"),
+                           layout.part(p, "s"), layout.part(p, "ev"), layout.part(p, "out")],
+                          [part.value, json.dumps([acks, ops], ensure_ascii=False), blob]))
+        got = await self._many(self._commit, calls)
+        codes: list[Any] = []
+        forwards: list[tuple[_Part, str, list[list[Any]]]] = []
+        for (part, _, _, _, results), res in zip(batch, got, strict=True):
+            code = res if isinstance(res, Exception) else res[0]
+            codes.append(code)
+            if code == 1 and res[1]:
+                forwards.append((part, res[1], results))
+        return codes, forwards
 
     async def _forward(self, forwards: list[tuple[_Part, str, list[list[Any]]]]) -> None:
         """Copy committed results to their hosts' streams and timer replies to the outbox, one
@@ -904,6 +972,10 @@ class FleetWorker:
 
 
 # -- the host --------------------------------------------------------------------------------
+class _Expired(Exception):
+    """A host's call waited `timeout` for its result."""
+
+
 class FleetHost:
     """The side of a bot that receives chat events and hands them to the fleet, with the
     Engine's contract: `dispatch`/`deliver` return True once a worker's Engine consumed the
@@ -934,8 +1006,13 @@ class FleetHost:
         self._seen_set: set[str] = set()
         self._sending: set[asyncio.Future[Any]] = set()
         self._partition_of_stream: dict[str, int] = {}
+        self._due: dict[str, float] = {}  # event id -> when its caller stops waiting
         self._closing = False
         self.round_trips = 0
+        # One server: a batch of events is one script call (a Cluster: a pipeline of XADDs,
+        # the streams being in different slots).
+        self._enqueue = (None if isinstance(client, aioredis.RedisCluster)
+                         else client.register_script(lua.ENQUEUE))
 
     async def __aenter__(self) -> FleetHost:
         await self.open()
@@ -946,7 +1023,8 @@ class FleetHost:
 
     async def open(self) -> None:
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._results()), loop.create_task(self._writer())]
+        self._tasks = [loop.create_task(self._results()), loop.create_task(self._writer()),
+                       loop.create_task(self._expire())]
         if self._use_outbox:
             with contextlib.suppress(aioredis.ResponseError):
                 await self.redis.xgroup_create(self.layout.outbox, "hosts", id="0",
@@ -1011,17 +1089,20 @@ class FleetHost:
         self._queue.append((stream, fields, queued))
         self._wake.set()
         eid = await queued
+        loop = asyncio.get_running_loop()
         fut = self._waiting.get(eid)
         if fut is None:  # (the writer registered it; an early result may be there already)
-            fut = self._waiting[eid] = asyncio.get_running_loop().create_future()
+            fut = self._waiting[eid] = loop.create_future()
+        # `_expire` ends the wait (one sweep for all calls: no timer per call)
+        self._due[eid] = loop.time() + self.timeout
         try:
-            async with asyncio.timeout(self.timeout):  # (no task per call, unlike wait_for)
-                payload = await fut
-        except TimeoutError:
+            payload = await fut
+        except _Expired:
             raise StoreError(f"no worker answered event {eid} for {key!r} within "
                              f"{self.timeout:g} s (it stays queued)") from None
         finally:
             self._waiting.pop(eid, None)
+            self._due.pop(eid, None)
         for to, text in payload.get("r", ()):
             self._emit(Reply(to, text, event))
         if payload.get("k") == "event":
@@ -1051,10 +1132,15 @@ class FleetHost:
             if not batch:
                 continue
             try:
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for stream, fields, _ in batch:
-                        pipe.xadd(stream, {"m": json.dumps(fields, ensure_ascii=False)})
-                    ids = await pipe.execute()
+                bodies = [json.dumps(fields, ensure_ascii=False) for _, fields, _ in batch]
+                if self._enqueue is not None:
+                    ids = await self._enqueue(keys=[stream for stream, _, _ in batch],
+                                              args=bodies)
+                else:
+                    async with self.redis.pipeline(transaction=False) as pipe:
+                        for (stream, _, _), body in zip(batch, bodies, strict=True):
+                            pipe.xadd(stream, {"m": body})
+                        ids = await pipe.execute()
                 self.round_trips += 1
             except (aioredis.RedisError, OSError) as exc:
                 for _, _, fut in batch:
@@ -1069,6 +1155,20 @@ class FleetHost:
                     waiter.set_result(early)
                 if not fut.done():
                     fut.set_result(eid)
+
+    async def _expire(self) -> None:
+        """End the calls whose result did not come within `timeout` (checked every tenth of
+        it, at most every second)."""
+        loop = asyncio.get_running_loop()
+        period = min(1.0, self.timeout / 10)
+        while not self._closing:
+            await asyncio.sleep(period)
+            now = loop.time()
+            for eid in [e for e, due in self._due.items() if due <= now]:
+                del self._due[eid]
+                fut = self._waiting.get(eid)
+                if fut is not None and not fut.done():
+                    fut.set_exception(_Expired())
 
     async def _results(self) -> None:
         stream = self.layout.host(self.id)

@@ -39,7 +39,10 @@ return 0
 
 # KEYS: lease_1, ev_1, lease_2, ev_2, ... ARGV: count, value_1, from_1, value_2, from_2, ...
 # Per partition: -1 (not ours) or its entries ({id, {field, value, ...}}; a trimmed pending
-# entry has no fields). `from` is '>' (new events) or an id (pending events after it).
+# entry has no fields). `from` is '>' (new events) or an id (pending events after it). No new
+# events: the id of the stream's last entry ('0-0' if none) instead, every later event's id
+# is greater (the worker waits for one with a plain XREAD BLOCK from there, which changes
+# nothing, so it needs no fencing).
 READ = """
 local out = {}
 for i = 1, #KEYS / 2 do
@@ -48,70 +51,134 @@ for i = 1, #KEYS / 2 do
   else
     local r = redis.call('XREADGROUP', 'GROUP', 'g', 'owner', 'COUNT', ARGV[1],
                          'STREAMS', KEYS[2 * i], ARGV[2 * i + 1])
-    if r then out[i] = r[1][2] else out[i] = {} end
+    if r then out[i] = r[1][2]
+    elseif ARGV[2 * i + 1] == '>' then
+      local t = redis.call('XREVRANGE', KEYS[2 * i], '+', '-', 'COUNT', 1)
+      if t[1] then out[i] = t[1][1] else out[i] = '0-0' end
+    else out[i] = {} end
   end
 end
 return out
 """
 
-# KEYS: lease, rev, s, ev, out. ARGV: value, n, n acknowledged event ids, results, then
-# operations:
+# One partition's commit, shared by COMMIT and COMMIT_MANY. `lease, rev, s, ev, out`: its keys;
+# `value` its lease value; `work` a JSON text [acknowledged event ids, operations] (one
+# argument, decoded here: packing a command's arguments is a worker's largest cost), the
+# operations a flat list:
 #   W key expect newrev record   write a session if its revision is `expect` ('' = none)
 #   D key expect                 delete a session at revision `expect`
 #   X minid                      forwarded: drop `out` entries before `minid`
-# `results` (the acknowledged events' results and replies, and replies no host waits for,
-# as one JSON text; '' if none) becomes one `out` entry. Every compare-and-set is checked
-# before anything is written: {-2, key, found} writes nothing. {-1}: the lease is not ours.
-# {1, out id or ''}: done.
-COMMIT = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {-1} end
-local nacks = tonumber(ARGV[2])
-local first = 4 + nacks
-local n = #ARGV
-local seen = {}
-local i = first
-while i <= n do
-  local op = ARGV[i]
-  if op == 'W' or op == 'D' then
-    local key, expect = ARGV[i + 1], ARGV[i + 2]
-    local cur = seen[key]
-    if cur == nil then cur = redis.call('HGET', KEYS[2], key) or '' end
-    if cur ~= expect then return {-2, key, cur} end
-    if op == 'W' then seen[key] = ARGV[i + 3]; i = i + 5 else seen[key] = ''; i = i + 3 end
-  elseif op == 'X' then i = i + 2
-  else return {-3, op} end
-end
-i = first
-while i <= n do
-  local op = ARGV[i]
-  if op == 'W' then
-    redis.call('HSET', KEYS[2], ARGV[i + 1], ARGV[i + 3])
-    redis.call('HSET', KEYS[3], ARGV[i + 1], ARGV[i + 4])
-    i = i + 5
-  elseif op == 'D' then
-    redis.call('HDEL', KEYS[2], ARGV[i + 1])
-    redis.call('HDEL', KEYS[3], ARGV[i + 1])
-    i = i + 3
-  else
-    redis.call('XTRIM', KEYS[5], 'MINID', ARGV[i + 1])
-    i = i + 2
+# Every compare-and-set is checked before anything is written. Returns 1 (done), -1 (the
+# lease is not ours), -2 (a compare-and-set failed: nothing written), -3 (a bad operation).
+_COMMIT_PART = """
+local function commit_part(lease, rev, s, ev, out, value, work)
+  if redis.call('GET', lease) ~= value then return -1 end
+  local w = cjson.decode(work)
+  local acks, ops = w[1], w[2]
+  local n = #ops
+  local seen = {}
+  local i = 1
+  while i <= n do
+    local op = ops[i]
+    if op == 'W' or op == 'D' then
+      local key, expect = ops[i + 1], ops[i + 2]
+      local cur = seen[key]
+      if cur == nil then cur = redis.call('HGET', rev, key) or '' end
+      if cur ~= expect then return -2 end
+      if op == 'W' then seen[key] = ops[i + 3]; i = i + 5 else seen[key] = ''; i = i + 3 end
+    elseif op == 'X' then i = i + 2
+    else return -3 end
   end
+  i = 1
+  while i <= n do
+    local op = ops[i]
+    if op == 'W' then
+      redis.call('HSET', rev, ops[i + 1], ops[i + 3])
+      redis.call('HSET', s, ops[i + 1], ops[i + 4])
+      i = i + 5
+    elseif op == 'D' then
+      redis.call('HDEL', rev, ops[i + 1])
+      redis.call('HDEL', s, ops[i + 1])
+      i = i + 3
+    else
+      redis.call('XTRIM', out, 'MINID', ops[i + 1])
+      i = i + 2
+    end
+  end
+  local nacks = #acks
+  local j = 1
+  while j <= nacks do
+    local k = math.min(j + 999, nacks)
+    redis.call('XACK', ev, 'g', unpack(acks, j, k))
+    j = k + 1
+  end
+  if nacks > 0 then
+    -- Events before the oldest unacknowledged one are done: drop them from the stream.
+    local pend = redis.call('XPENDING', ev, 'g')
+    if pend[1] == 0 then redis.call('XTRIM', ev, 'MINID', acks[nacks])
+    else redis.call('XTRIM', ev, 'MINID', pend[2]) end
+  end
+  return 1
 end
-local j = 3
-while j < 3 + nacks do
-  local k = math.min(j + 999, 2 + nacks)
-  redis.call('XACK', KEYS[4], 'g', unpack(ARGV, j, k))
-  j = k + 1
-end
-if nacks > 0 then
-  -- Events before the oldest unacknowledged one are done: drop them from the stream.
-  local pend = redis.call('XPENDING', KEYS[4], 'g')
-  if pend[1] == 0 then redis.call('XTRIM', KEYS[4], 'MINID', ARGV[2 + nacks])
-  else redis.call('XTRIM', KEYS[4], 'MINID', pend[2]) end
-end
+"""
+
+# One partition (a Redis Cluster: its keys share one slot). KEYS: lease, rev, s, ev, out.
+# ARGV: value, work (see _COMMIT_PART), results: the acknowledged events' results and
+# replies, and replies no host waits for, as one JSON text ('' if none), which becomes one
+# `out` entry the worker then forwards to the hosts. {1, out id or ''}: done; {code}:
+# refused (see _COMMIT_PART), nothing written.
+COMMIT = _COMMIT_PART + """
+local r = commit_part(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2])
+if r ~= 1 then return {r} end
 local out = ''
-if ARGV[3 + nacks] ~= '' then out = redis.call('XADD', KEYS[5], '*', 'b', ARGV[3 + nacks]) end
+if ARGV[3] ~= '' then out = redis.call('XADD', KEYS[5], '*', 'b', ARGV[3]) end
 return {1, out}
+"""
+
+# Many partitions on one server, and their results sent in the same step: no `out` entry and
+# no forwarding round trip (a result reaches its host atomically with its commit, or not at
+# all). KEYS: lease, rev, s, ev, out of each partition, then the result streams (hosts' and
+# the outbox). ARGV: the number of partitions, the streams' MAXLEN, then per partition:
+# value, work (see _COMMIT_PART), nfrag, then nfrag pairs (stream index in KEYS, a JSON
+# fragment: results without the enclosing brackets). Returns each partition's code (see
+# _COMMIT_PART); a refused partition's results are not sent. Each stream gets one entry: the
+# fragments of the committed partitions, joined.
+COMMIT_MANY = _COMMIT_PART + """
+local nparts = tonumber(ARGV[1])
+local codes = {}
+local frags = {}
+local order = {}
+local i = 3
+for p = 1, nparts do
+  local k = 5 * (p - 1)
+  local r = commit_part(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5],
+                        ARGV[i], ARGV[i + 1])
+  codes[p] = r
+  local nfrag = tonumber(ARGV[i + 2])
+  if r == 1 then
+    for q = 1, nfrag do
+      local idx = tonumber(ARGV[i + 1 + 2 * q])
+      if frags[idx] == nil then frags[idx] = {}; order[#order + 1] = idx end
+      local t = frags[idx]
+      t[#t + 1] = ARGV[i + 2 + 2 * q]
+    end
+  end
+  i = i + 3 + 2 * nfrag
+end
+for _, idx in ipairs(order) do
+  redis.call('XADD', KEYS[idx], 'MAXLEN', ARGV[2], '*', 'o', '', 'b',
+             '[' .. table.concat(frags[idx], ',') .. ']')
+end
+return codes
+"""
+
+# A host's events, one server: KEYS the partitions' streams (repeats allowed), ARGV each
+# event's body. Returns the entry ids (one command instead of a pipeline of XADDs: a
+# command's packing and parsing cost the host more than Redis's work).
+ENQUEUE = """
+local ids = {}
+for i = 1, #KEYS do ids[i] = redis.call('XADD', KEYS[i], '*', 'm', ARGV[i]) end
+return ids
 """
 
 # KEYS: lease, journal. ARGV: value, entry.

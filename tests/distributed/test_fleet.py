@@ -15,6 +15,7 @@ from fleet_harness import until
 
 from convo_fsm import KEEP, STOP, Busy, Call, Context, Message, On, Reply, Spec, State, Timeout
 from convo_fsm.engine import SessionExists
+from convo_fsm.storage import StoreError
 from convo_fsm.storage.fleet import FleetHost, FleetWorker, SharedClock, decode, encode
 from convo_fsm.storage.partition import Layout, assign, owner, partition_of
 
@@ -153,6 +154,21 @@ async def test_events_nobody_consumes_are_handed_back_not_swallowed(fleet: Fleet
     assert await exiting is True
     assert await start is False  # handed back: the host gives it to its other handlers
     assert await fleet.host.deliver("k", "late") is False
+
+
+async def test_a_call_nobody_answers_raises_after_its_timeout(client: Any, prefix: str) -> None:
+    host = FleetHost(client, prefix=prefix, partitions=PARTS, timeout=0.3)
+    await host.open()
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(StoreError, match=r"no worker answered .* within 0\.3 s"):
+            await asyncio.wait_for(host.deliver("k", "x"), WAIT)
+        assert time.monotonic() - t0 >= 0.3  # never before its timeout
+        assert not host._due and not host._waiting  # nothing left behind
+        stream = Layout(prefix, PARTS).part(partition_of("k", PARTS), "ev")
+        assert await client.xlen(stream) == 1  # the event stays queued for a worker
+    finally:
+        await host.close()
 
 
 async def test_busy_policies_and_queue_limit_hold(fleet: Fleet) -> None:
