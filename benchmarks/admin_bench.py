@@ -36,7 +36,7 @@ import httpx
 from convo_fsm import KEEP, STOP, Context, Engine, Message, On, Spec, State, Timeout, VirtualClock
 from convo_fsm.admin import StoreSource, app, store_app
 from convo_fsm.metrics import Metrics, tee
-from convo_fsm.storage import SqliteStore, WallClock
+from convo_fsm.storage import RedisStore, SqliteStore, WallClock
 from convo_fsm.testing import Transcript
 
 
@@ -100,6 +100,62 @@ async def pages(n: int, reps: int) -> list[tuple[str, float, float, int]]:
     return rows
 
 
+STORE_PAGES = [
+    ("sessions page 1 (50 rows)", "/sessions"),
+    ("sessions page 1000 (50 rows)", "/sessions?page=1000"),
+    ("sessions, key search", "/sessions?q=u0999"),
+    ("sessions, spec + state filter", "/sessions?spec=bench&state=s2"),
+    ("one session", "/session?key=local:user:u000123"),
+]
+
+
+async def _first_reads(make: Callable[[], Any], url: str, reps: int) -> tuple[float, float, int]:
+    """`url` fetched first thing from a new admin each time (as after `convo-fsm serve` starts:
+    nothing read yet)."""
+    times, size = [], 0
+    for _ in range(reps):
+        admin = make()
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=admin),
+                                     base_url="http://b") as c:
+            t = time.perf_counter()
+            r = await c.get(url)
+            times.append(time.perf_counter() - t)
+            assert r.status_code == 200, (url, r.status_code)
+            size = len(r.content)
+    return statistics.median(times) * 1000, max(times) * 1000, size
+
+
+async def _store_rows(label: str, make: Callable[[], Any], n: int, reps: int,
+                      pages: list[tuple[str, str]]) -> list[tuple[str, float, float, int]]:
+    rows = []
+    first = max(3, reps // 4)
+    med, worst, size = await _first_reads(make, "/sessions", first)
+    rows.append((f"{label}: sessions page 1, first read after start", med, worst, size))
+    admin = make()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=admin),
+                                 base_url="http://b") as c:
+        r = await c.get("/sessions")
+        assert f"{n:,}".replace(",", "") in r.text
+        for page_label, url in pages:
+            med, worst, size = await _timed(c, url, reps)
+            rows.append((f"{label}: {page_label}", med, worst, size))
+        med, worst, size = await _timed(c, "/metrics", reps)
+        rows.append((f"{label}: /metrics scrape (counts kept 1 s)", med, worst, size))
+        source = admin.source
+        assert isinstance(source, StoreSource)
+        times = []
+        for _ in range(first):
+            source.invalidate()  # as after an act: the counts are read again first
+            t = time.perf_counter()
+            r = await c.get("/metrics")
+            times.append(time.perf_counter() - t)
+        rows.append((f"{label}: /metrics scrape, counts read first",
+                     statistics.median(times) * 1000, max(times) * 1000, len(r.content)))
+    med, worst, size = await _first_reads(make, "/metrics", first)
+    rows.append((f"{label}: /metrics scrape, first read after start", med, worst, size))
+    return rows
+
+
 async def store_pages(n: int, reps: int) -> list[tuple[str, float, float, int]]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.db"
@@ -109,26 +165,30 @@ async def store_pages(n: int, reps: int) -> list[tuple[str, float, float, int]]:
         await asyncio.sleep(0.1)
         await engine.close()
         await store.close()
-        admin = store_app(SqliteStore(path), [SPEC], token="benchmark-token")
-        rows = []
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=admin),
-                                     base_url="http://b") as c:
-            for label, url in [("sessions page 1, listing cached", "/sessions"),
-                               ("/metrics scrape, listing cached", "/metrics")]:
-                med, worst, size = await _timed(c, url, reps)
-                rows.append((f"sqlite store: {label}", med, worst, size))
-            source = admin.source
-            assert isinstance(source, StoreSource)
-            times = []
-            for _ in range(max(3, reps // 4)):
-                source.invalidate()  # as after an act: the next listing reads the file
-                t = time.perf_counter()
-                r = await c.get("/sessions")
-                times.append(time.perf_counter() - t)
-                assert r.status_code == 200 and f"{n:,}".replace(",", "") in r.text
-            rows.append(("sqlite store: sessions page 1, listing read first",
-                         statistics.median(times) * 1000, max(times) * 1000, len(r.content)))
-        return rows
+        return await _store_rows(
+            "sqlite store", lambda: store_app(SqliteStore(path), [SPEC], token="benchmark-token"),
+            n, reps, STORE_PAGES)
+
+
+async def redis_pages(url: str, n: int, reps: int) -> list[tuple[str, float, float, int]]:
+    prefix = f"admin-bench:{os.getpid()}:"
+    store = RedisStore.from_url(url, prefix=prefix)
+    engine = Engine(store=store, clock=WallClock())
+    try:
+        await _fill(engine, n)
+        await asyncio.sleep(0.1)
+        await engine.close()
+        # Each admin's listing is its own: a new one reads all N records first.
+        return await _store_rows(
+            "redis store", lambda: store_app(RedisStore.from_url(url, prefix=prefix), [SPEC],
+                                             token="benchmark-token"),
+            n, max(3, reps // 4), STORE_PAGES[:1])
+    finally:
+        cleanup = RedisStore.from_url(url, prefix=prefix)
+        keys = [k async for k in cleanup.redis.scan_iter(match=prefix + "*", count=10_000)]
+        for i in range(0, len(keys), 10_000):
+            await cleanup.redis.delete(*keys[i:i + 10_000])
+        await cleanup.close()
 
 
 KINDS = {
@@ -244,11 +304,16 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=None,
                         help="also put the section into this RESULTS.md")
     parser.add_argument("--skip-store", action="store_true")
+    parser.add_argument("--skip-pages", action="store_true", help="dispatch rows only")
+    parser.add_argument("--redis", metavar="URL", help="also the Redis store rows (a server "
+                                                      "to fill with N sessions and clean)")
     args = parser.parse_args()
     args.load = os.getloadavg()
-    page_rows = asyncio.run(pages(args.sessions, args.reps))
-    if not args.skip_store:
+    page_rows = [] if args.skip_pages else asyncio.run(pages(args.sessions, args.reps))
+    if not args.skip_store and not args.skip_pages:
         page_rows += asyncio.run(store_pages(args.sessions, args.reps))
+    if args.redis and not args.skip_pages:
+        page_rows += asyncio.run(redis_pages(args.redis, args.sessions, args.reps))
     disp = asyncio.run(dispatch(10_000, args.events, args.rounds))
     text = render(args, page_rows, disp)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -99,8 +99,8 @@ class SqlitePages:
     def page(self, *, text: str = "", spec: str = "", state: str = "", offset: int = 0,
              limit: int = 50, plan: str = "") -> tuple[int, list[Session]]:
         """(matches, the `limit` of them from `offset`), as `source.query` orders them.
-        `plan` ("ranged" or "scan"; default: chosen by the sizes) is for tests: both give
-        the same page."""
+        `plan` ("ranged", "scan" or "from-the-end"; default: chosen by the sizes) is for
+        tests: each gives the same page."""
         where: list[str] = ["1"]
         params: list[Any] = []
         if spec:
@@ -123,7 +123,21 @@ class SqlitePages:
                 f"AND {w}) WHERE d IS NOT NULL ORDER BY d, key LIMIT ? OFFSET ?",
                 [*([] if bound is None else [bound]), *params, limit, offset]).fetchall()
 
+        def scan(db: sqlite3.Connection) -> tuple[int | None, list[Session]]:
+            """One pass over the table (the count of matches with it; None if the page is
+            empty), parsing the bodies of the rows that pass."""
+            found = db.execute(
+                f"SELECT key, spec, state, d, count(*) OVER () FROM (SELECT key, spec, state, "
+                f"{_D} AS d FROM sessions WHERE {w}) ORDER BY d IS NULL, d, key "
+                "LIMIT ? OFFSET ?", [*params, limit, offset]).fetchall()
+            return (found[0][4] if found else None), [
+                _lite(_text(k), _text(sp), _text(st), d) for k, sp, st, d, _ in found]
+
         def run(db: sqlite3.Connection) -> tuple[int, list[Session]]:
+            if plan == "scan" or (text and not plan):  # a key search passes few rows
+                counted, rows = scan(db)
+                if counted is not None:
+                    return counted, rows
             (total,) = db.execute(f"SELECT count(*) FROM sessions WHERE {w}", params).fetchone()
             if offset >= total:
                 return int(total), []
@@ -136,13 +150,20 @@ class SqlitePages:
                 walk = top * everyone / total
                 chosen = "ranged" if (walk <= WALK if len(where) > 1
                                       else top <= everyone // 2) else "scan"
-            if chosen == "scan":
+            if (chosen == "scan" and offset > total // 2) or chosen == "from-the-end":
+                # Past the middle: the same page counted from the end (the sort keeps the
+                # rows after it, fewer than the rows before it).
+                after = total - offset
                 found = db.execute(
                     f"SELECT key, spec, state, d FROM (SELECT key, spec, state, {_D} AS d "
-                    f"FROM sessions WHERE {w}) ORDER BY d IS NULL, d, key LIMIT ? OFFSET ?",
-                    [*params, limit, offset]).fetchall()
+                    f"FROM sessions WHERE {w}) ORDER BY d IS NULL DESC, d DESC, key DESC "
+                    "LIMIT ? OFFSET ?",
+                    [*params, min(limit, after), max(0, after - limit)]).fetchall()
                 return int(total), [_lite(_text(k), _text(sp), _text(st), d)
-                                    for k, sp, st, d in found]
+                                    for k, sp, st, d in reversed(found)]
+            if chosen == "scan":
+                counted, rows = scan(db)
+                return int(total if counted is None else counted), rows
             # The `top`-th smallest `due` (from the index alone when unfiltered) is the
             # first guess of a bound; it holds if the page's last deadline is under it.
             row = db.execute(f"SELECT due FROM sessions WHERE due IS NOT NULL AND {w} "

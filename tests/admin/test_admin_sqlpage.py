@@ -63,7 +63,7 @@ def test_an_sql_page_is_the_reference_page(rows: list[Session], text: str, spec:
         _fill(path, rows)
         pages = SqlitePages(str(path))
         expected = query(rows, text=text, spec=spec, state=state, offset=offset, limit=limit)
-        for plan in ("ranged", "scan", ""):
+        for plan in ("ranged", "scan", "from-the-end", ""):
             total, page = pages.page(text=text, spec=spec, state=state, offset=offset,
                                      limit=limit, plan=plan)
             assert total == expected.total, plan
