@@ -57,6 +57,18 @@ async def worker_main(url: str, prefix: str, partitions: int, wid: str) -> None:
 
 
 # -- the fleet -------------------------------------------------------------------------------
+async def cpu_seconds(client: Any, procs: list[subprocess.Popen[str]]) -> list[float]:
+    """CPU time used so far by this process (the host), each worker and redis-server."""
+    tick = os.sysconf("SC_CLK_TCK")
+    workers = []
+    for p in procs:
+        fields = Path(f"/proc/{p.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        workers.append((int(fields[11]) + int(fields[12])) / tick)  # utime + stime
+    info = await client.info("cpu")
+    return [time.process_time(), *workers,
+            float(info["used_cpu_user"]) + float(info["used_cpu_sys"])]
+
+
 async def owned(client: Any, prefix: str, partitions: int) -> set[str]:
     holders = set()
     for p in range(partitions):
@@ -101,9 +113,11 @@ async def bench_fleet(url: str, workers: int, events: int, sessions: int, partit
                 done += 1
                 n += inflight
 
+        cpu0 = await cpu_seconds(client, procs)
         t0 = time.perf_counter()
         await asyncio.gather(*(lane(i) for i in range(inflight)))
         elapsed = time.perf_counter() - t0
+        cpu = [b - a for a, b in zip(cpu0, await cpu_seconds(client, procs), strict=True)]
         rate = events / elapsed
         print(f"  {rate:.0f} events/s", file=sys.stderr, flush=True)
         host_trips = host.round_trips - host_rt
@@ -173,7 +187,9 @@ async def bench_fleet(url: str, workers: int, events: int, sessions: int, partit
     worker_events = sum(f["events"] for f in figures)
     worker_trips = sum(f["round_trips"] for f in figures)
     return {"name": f"fleet/{workers} worker{'s' if workers > 1 else ''}", "events": events,
-            "events_per_s": rate,
+            "events_per_s": rate, "cpu_us_host": cpu[0] / events * 1e6,
+            "cpu_us_workers": sum(cpu[1:-1]) / events * 1e6,
+            "cpu_us_redis": cpu[-1] / events * 1e6,
             "worker_round_trips_per_event": worker_trips / max(1, worker_events),
             "host_round_trips_per_event": host_trips / events,
             "p50_ms": lat[len(lat) // 2] * 1e3, "p99_ms": lat[int(len(lat) * 0.99)] * 1e3,
@@ -247,13 +263,16 @@ def table(rows: list[dict[str, Any]]) -> str:
     def f(row: dict[str, Any], key: str, fmt: str) -> str:
         return format(row[key], fmt) if key in row else "-"
 
-    lines = ["| run | events | events/s | worker RT/event | host RT/event | latency at events/s "
-             "| p50 ms | host→XADD / XADD→result p50 ms | p99 ms | p50 ms at 200/s |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| run | events | events/s | CPU µs/event host / workers / Redis | worker RT/event "
+             "| host RT/event | latency at events/s | p50 ms | host→XADD / XADD→result p50 ms "
+             "| p99 ms | p50 ms at 200/s |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
         split = (f"{row['to_xadd_p50_ms']:.2f} / {row['from_xadd_p50_ms']:.2f}"
                  if "to_xadd_p50_ms" in row else "-")
-        lines.append(f"| {row['name']} | {row['events']} | {row['events_per_s']:,.0f} | "
+        cpu = (f"{row['cpu_us_host']:.0f} / {row['cpu_us_workers']:.0f} / "
+               f"{row['cpu_us_redis']:.0f}" if "cpu_us_host" in row else "-")
+        lines.append(f"| {row['name']} | {row['events']} | {row['events_per_s']:,.0f} | {cpu} | "
                      f"{f(row, 'worker_round_trips_per_event', '.3f')} | "
                      f"{f(row, 'host_round_trips_per_event', '.3f')} | "
                      f"{f(row, 'latency_rate', ',.0f')} | "
@@ -312,9 +331,23 @@ def section(rows: list[dict[str, Any]], args: argparse.Namespace,
                          "average before): " + "; ".join(
                              f"{r['events_per_s']:,.0f}, {r['p50_ms']:.1f}, "
                              f"{r['load_before']:.2f}" for r in row["runs"]) + ".")
+    cores = os.cpu_count() or 1
     if one and two:
-        lines.append(f"- Two workers / one: {two['events_per_s'] / one['events_per_s']:.2f}x "
-                     "(on 2 cores also running the host and Redis).")
+        need = two["cpu_us_host"] + two["cpu_us_workers"] + two["cpu_us_redis"]
+        alone = 1e6 / one["cpu_us_workers"]
+        lines.append(
+            f"- Two workers / one: {two['events_per_s'] / one['events_per_s']:.2f}x. "
+            f"Saturated, the host, the workers and Redis together spend {need:.0f} µs of CPU "
+            f"per event with two workers: at {two['events_per_s']:,.0f} events/s they had "
+            f"{two['events_per_s'] * need / 1e6:.2f} of the {cores} cores (other jobs the "
+            f"rest), and {cores} cores with nothing else on them cap the whole fleet at about "
+            f"{cores * 1e6 / need:,.0f} events/s. One worker costs "
+            f"{one['cpu_us_workers']:.0f} µs/event, so on a core of its own it does about "
+            f"{alone:,.0f} events/s, and the host and Redis need "
+            f"{alone * (one['cpu_us_host'] + one['cpu_us_redis']) / 1e6:.2f} core beside it "
+            f"at that rate: 1.7x one worker needs about "
+            f"{1.7 * alone * (need / 1e6):.1f} cores, more than this machine has. A second "
+            "worker here adds parallelism with the host and Redis, not a core.")
     if one and ag1:
         lines.append(f"- One fleet worker / aiogram in one process (lock, read, write, "
                      f"unlock per update): {one['events_per_s'] / ag1['events_per_s']:.1f}x.")
