@@ -300,7 +300,8 @@ class FleetWorker:
     partitions; leases are renewed every `tick` (default lease/5). `batch`: events read per
     partition per read; `max_inflight`: events in hand at once. `poll` (s): on one server an
     idle worker waits for the next event with a blocking read (woken at once) and looks at
-    its partitions again after `poll` at the latest; on a Cluster it polls, backing off up
+    its partitions again after `poll` at the latest (a partition it takes meanwhile waits
+    that long); on a Cluster it polls, backing off up
     to `poll`. `on_error`, `filters`, `policies` go to the Engine / `restore`. `cluster`: the
     client is a RedisCluster (reads and commits are one script call per partition instead of
     one for all, and results are forwarded after their commit). `outbox_max`: the most
@@ -551,6 +552,7 @@ class FleetWorker:
                 if part.state == _LOADING:
                     part.state = _OWNED
                     self.takeovers += 1
+            self._room.set()  # (a reader with nothing to read waits on it: read them now)
             logger.info("fleet worker %s took partitions %s", self.id,
                         [(p.p, p.value) for p in parts])
 
