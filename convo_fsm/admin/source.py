@@ -31,6 +31,7 @@ from convo_fsm.storage.base import Store, StoreError, fingerprint
 from convo_fsm.storage.sqlite import SqliteStore
 
 if TYPE_CHECKING:
+    from convo_fsm.admin.redispage import RedisPages
     from convo_fsm.engine import Engine
     from convo_fsm.metrics import Metrics
     from convo_fsm.testing.transcript import Transcript
@@ -271,6 +272,7 @@ class StoreSource:
         self.monotonic = monotonic
         self._sql: SqlitePages | None = None
         self._sql_tried = not isinstance(store, SqliteStore) or store.path == ":memory:"
+        self._redis = _redis_pages(store)
         self._listing: _Kept[dict[str, Session]] = _Kept(self._read_listing, max_age, monotonic)
         self._counted: _Kept[tuple[int, Counter[tuple[str, str]]]] = _Kept(
             self._read_counts, max_age, monotonic)
@@ -298,6 +300,16 @@ class StoreSource:
             query((), offset=offset, limit=limit)
         pages = self._pages()
         if pages is None:
+            if self._redis is not None:
+                try:
+                    found = await self._redis.page(text=text, spec=spec, state=state,
+                                                   offset=offset, limit=limit)
+                except self._redis.errors as exc:  # e.g. a server refusing Lua
+                    logger.warning("admin: Redis page of %r failed (%s); cutting it from "
+                                   "the listing", self.store, exc)
+                    found = None
+                if found is not None:
+                    return Page(found[0], offset, tuple(found[1]))
             return query(await self.rows(), text=text, spec=spec, state=state, offset=offset,
                          limit=limit)
         try:
@@ -316,6 +328,13 @@ class StoreSource:
     async def _read_counts(self) -> tuple[int, Counter[tuple[str, str]]]:
         pages = self._pages()
         if pages is None:
+            if self._redis is not None:
+                try:
+                    c = await self._redis.counts()
+                    return sum(c.values()), c
+                except self._redis.errors as exc:  # e.g. a server refusing Lua
+                    logger.warning("admin: Redis counts of %r failed (%s); counting the "
+                                   "listing", self.store, exc)
             rows = list(await self.rows())
             return len(rows), state_counts(rows)
         c = await asyncio.to_thread(pages.counts)
@@ -406,6 +425,16 @@ class StoreSource:
 
     def recent(self) -> dict[str, Any] | None:
         return None
+
+
+def _redis_pages(store: Store) -> RedisPages | None:
+    try:
+        from convo_fsm.storage.redis import RedisStore
+    except ImportError:  # no redis-py: no Redis store either
+        return None
+    from convo_fsm.admin.redispage import RedisPages
+
+    return RedisPages(store) if isinstance(store, RedisStore) else None
 
 
 def load_specs(refs: Iterable[str] = (), *, games: bool = True) -> dict[str, Spec]:
