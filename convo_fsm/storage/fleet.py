@@ -171,11 +171,13 @@ _IN_HAND: contextvars.ContextVar[tuple[str, str, Any, str] | None] = contextvars
 
 
 class _Part:
-    __slots__ = ("acks", "epoch", "forward_to", "handling", "ops", "p", "read_from",
-                 "results", "state", "tasks", "valid_until", "value")
+    __slots__ = ("acks", "commit_keys", "epoch", "forward_to", "handling", "ops", "p",
+                 "read_from", "read_keys", "results", "state", "tasks", "valid_until", "value")
 
-    def __init__(self, p: int) -> None:
+    def __init__(self, p: int, layout: Layout) -> None:
         self.p = p
+        self.read_keys = [layout.part(p, "lease"), layout.part(p, "ev")]
+        self.commit_keys = [layout.part(p, n) for n in ("lease", "rev", "s", "ev", "out")]
         self.value = ""          # the lease value we hold ('' none)
         self.state = _DROPPED
         self.epoch = 0           # bumped on every takeover and drop: late results are ignored
@@ -330,7 +332,7 @@ class FleetWorker:
         self.outbox_max = outbox_max
         self._on_error = on_error
         self.store = FencedStore(self)
-        self._parts: dict[int, _Part] = {p: _Part(p) for p in range(partitions)}
+        self._parts: dict[int, _Part] = {p: _Part(p, self.layout) for p in range(partitions)}
         self._applied: dict[str, tuple[tuple[int, int], str]] = {}  # key -> last event applied
         self._replies: dict[str, list[list[str]]] = {}
         self._dirty = asyncio.Event()
@@ -666,18 +668,17 @@ class FleetWorker:
         epochs = [part.epoch for part in parts]
         count = str(max(1, min(self.batch, (self.max_inflight - self._inflight) // len(parts)
                                + 1)))
-        layout = self.layout
         if not self.cluster:
             keys: list[str] = []
-            args: list[str] = [count]
+            cursors: list[str] = []
             for part in parts:
-                keys += [layout.part(part.p, "lease"), layout.part(part.p, "ev")]
-                args += [part.value, part.read_from]
-            res = await self._read(keys=keys, args=args)
+                keys += part.read_keys
+                cursors += [part.value, part.read_from]
+            res = await self._read(keys=keys, args=[count, json.dumps(cursors)])
         else:
             got = await self._many(self._read, [
-                ([layout.part(part.p, "lease"), layout.part(part.p, "ev")],
-                 [count, part.value, part.read_from]) for part in parts])
+                (part.read_keys, [count, json.dumps([part.value, part.read_from])])
+                for part in parts])
             for r in got:
                 if isinstance(r, Exception):
                     raise r
@@ -868,9 +869,7 @@ class FleetWorker:
         layout = self.layout
         keys: list[str] = []
         for part, *_ in batch:
-            p = part.p
-            keys += [layout.part(p, "lease"), layout.part(p, "rev"), layout.part(p, "s"),
-                     layout.part(p, "ev"), layout.part(p, "out")]
+            keys += part.commit_keys
         streams: dict[str, int] = {}
         args = [str(len(batch)), str(self.outbox_max)]
         for part, _, ops, acks, results in batch:
@@ -894,15 +893,12 @@ class FleetWorker:
                            ) -> tuple[list[Any], list[tuple[_Part, str, list[list[Any]]]]]:
         """A Cluster: one script call per partition (its keys share a slot), all at once; the
         results go to a partition's `out` stream, forwarded to the hosts after."""
-        layout = self.layout
         calls = []
         for part, _, ops, acks, results in batch:
-            p = part.p
             if part.forward_to:
                 ops = [*ops, "X", part.forward_to]
             blob = json.dumps(results, ensure_ascii=False) if results else ""
-            calls.append(([layout.part(p, "lease"), layout.part(p, "rev"),
-                           layout.part(p, "s"), layout.part(p, "ev"), layout.part(p, "out")],
+            calls.append((part.commit_keys,
                           [part.value, json.dumps([acks, ops], ensure_ascii=False), blob]))
         got = await self._many(self._commit, calls)
         codes: list[Any] = []

@@ -37,22 +37,25 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-# KEYS: lease_1, ev_1, lease_2, ev_2, ... ARGV: count, value_1, from_1, value_2, from_2, ...
-# Per partition: -1 (not ours) or its entries ({id, {field, value, ...}}; a trimmed pending
-# entry has no fields). `from` is '>' (new events) or an id (pending events after it). No new
-# events: the id of the stream's last entry ('0-0' if none) instead, every later event's id
-# is greater (the worker waits for one with a plain XREAD BLOCK from there, which changes
-# nothing, so it needs no fencing).
+# KEYS: lease_1, ev_1, lease_2, ev_2, ... ARGV: count, then a JSON array [value_1, from_1,
+# value_2, from_2, ...] (one argument: packing arguments costs the worker more than Redis's
+# work). Per partition: -1 (not ours) or its entries ({id, {field, value, ...}}; a trimmed
+# pending entry has no fields). `from` is '>' (new events) or an id (pending events after
+# it). No new events: the id of the stream's last entry ('0-0' if none) instead, every later
+# event's id is greater (the worker waits for one with a plain XREAD BLOCK from there, which
+# changes nothing, so it needs no fencing).
 READ = """
+local a = cjson.decode(ARGV[2])
 local out = {}
 for i = 1, #KEYS / 2 do
-  if redis.call('GET', KEYS[2 * i - 1]) ~= ARGV[2 * i] then
+  local from = a[2 * i]
+  if redis.call('GET', KEYS[2 * i - 1]) ~= a[2 * i - 1] then
     out[i] = -1
   else
     local r = redis.call('XREADGROUP', 'GROUP', 'g', 'owner', 'COUNT', ARGV[1],
-                         'STREAMS', KEYS[2 * i], ARGV[2 * i + 1])
+                         'STREAMS', KEYS[2 * i], from)
     if r then out[i] = r[1][2]
-    elseif ARGV[2 * i + 1] == '>' then
+    elseif from == '>' then
       local t = redis.call('XREVRANGE', KEYS[2 * i], '+', '-', 'COUNT', 1)
       if t[1] then out[i] = t[1][1] else out[i] = '0-0' end
     else out[i] = {} end
