@@ -4,15 +4,16 @@ It reads the keys `convo_fsm.storage.redis.RedisStore` writes (`store.k(...)`): 
 every session key (`all`), the sorted set of their `next_due` times (`due`: the earliest
 of the deadline and the warning time) and each session's hash (`spec`, `state`, `body`).
 
-- `counts()`: every key's `spec` and `state` by a Lua script over 2,000 keys at a time (one
-  round trip each, a few milliseconds of the server's time each: a bot's commands are not
-  held up for long), no bodies.
-- `page()` without a spec or state filter (a key search is done here, on the set of keys):
-  the same bound as `sqlpage`: the `top` = offset + limit smallest `due` times give a guess
-  U; the bodies of the keys with `due` <= U are read, and if the page's last deadline is
-  <= U the page is right (every other key's deadline is > U); else its last deadline is a
-  bound that holds (one more read). Keys without a deadline come last, by key. With a spec
-  or state filter it returns None: the caller cuts the page from a full listing.
+- `states()` / `counts()`: every key's `spec` and `state` by a Lua script over 2,000 keys
+  at a time (one round trip each, a few milliseconds of the server's time each: a bot's
+  commands are not held up for long), no bodies.
+- `page()`: the keys that pass the filters (a key search on the set of keys; a spec or
+  state filter on `states()`), then the same bound as `sqlpage`: the `top` = offset + limit
+  smallest `due` times among them give a guess U; the bodies of the keys with `due` <= U
+  are read, and if the page's last deadline is <= U the page is right (every other key's
+  deadline is > U); else the `top`-th deadline read is a bound that holds (one more read).
+  Keys without a deadline come last, by key. A deep page reads the bodies of every key
+  before it (`offset` of them): it costs in proportion to its depth.
 
 The order is `source.query`'s (it sorts the candidates); tests/admin/test_admin_redispage.py
 checks the pages against it on a real server.
@@ -23,7 +24,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from convo_fsm.session import Session
@@ -80,17 +81,25 @@ class RedisPages:
     async def _keys(self) -> list[str]:
         return [_str(k) for k in await self.redis.smembers(self.store.k("all"))]
 
-    async def counts(self) -> Counter[tuple[str, str]]:
+    async def states(self) -> dict[str, tuple[str, str]]:
+        """Every key's (spec, state)."""
         keys = await self._keys()
-        out: Counter[tuple[str, str]] = Counter()
+        out: dict[str, tuple[str, str]] = {}
         for i in range(0, len(keys), CHUNK):
-            flat = await self._spec_state(keys=[self.store.k("s", k) for k in keys[i:i + CHUNK]])
+            chunk = keys[i:i + CHUNK]
+            flat = await self._spec_state(keys=[self.store.k("s", k) for k in chunk])
             pairs = iter(flat)
-            out.update((spec, state) for spec, state in zip(pairs, pairs, strict=True)
-                       if spec and state)  # a key removed meanwhile has neither
+            for key, spec, state in zip(chunk, pairs, pairs, strict=True):
+                if spec and state:  # a key removed meanwhile has neither
+                    out[key] = (_str(spec), _str(state))
         return out
 
+    async def counts(self) -> Counter[tuple[str, str]]:
+        return Counter((await self.states()).values())
+
     async def _rows(self, keys: Iterable[str], body: bool) -> list[Session]:
+        """The keys' listing rows (with their deadlines if `body`); spec and state are read
+        with them, so a row is never older than its key's filter."""
         keys = list(keys)
         if not keys:
             return []
@@ -103,17 +112,21 @@ class RedisPages:
                 for key, row in zip(keys, found, strict=True) if row[0] and row[1]]
 
     async def page(self, *, text: str = "", spec: str = "", state: str = "", offset: int = 0,
-                   limit: int = 50) -> tuple[int, list[Session]] | None:
-        """(matches, the `limit` of them from `offset`), or None with a spec or state
-        filter."""
+                   limit: int = 50, states: Mapping[str, tuple[str, str]] | None = None
+                   ) -> tuple[int, list[Session]]:
+        """(matches, the `limit` of them from `offset`). A spec or state filter reads every
+        key's spec and state (`states()`, or `states` if given: a recent one)."""
         from convo_fsm.admin.source import query  # the one order of the list
 
-        if spec or state:
-            return None
         due = self.store.k("due")
         needle = text.casefold()
         chosen: set[str] | None = None
-        if needle:
+        if spec or state:
+            known = await self.states() if states is None else states
+            chosen = {k for k, (sp, st) in known.items()
+                      if spec in ("", sp) and state in ("", st) and needle in k.casefold()}
+            total = len(chosen)
+        elif needle:
             chosen = {k for k in await self._keys() if needle in k.casefold()}
             total = len(chosen)
         else:

@@ -276,6 +276,8 @@ class StoreSource:
         self._listing: _Kept[dict[str, Session]] = _Kept(self._read_listing, max_age, monotonic)
         self._counted: _Kept[tuple[int, Counter[tuple[str, str]]]] = _Kept(
             self._read_counts, max_age, monotonic)
+        self._states: _Kept[dict[str, tuple[str, str]]] = _Kept(
+            self._read_states, max_age, monotonic)
 
     def now(self) -> float:
         return self.clock()
@@ -302,14 +304,14 @@ class StoreSource:
         if pages is None:
             if self._redis is not None:
                 try:
-                    found = await self._redis.page(text=text, spec=spec, state=state,
-                                                   offset=offset, limit=limit)
+                    states = await self._states.get() if spec or state else None
+                    total, rows = await self._redis.page(
+                        text=text, spec=spec, state=state, offset=offset, limit=limit,
+                        states=states)
+                    return Page(total, offset, tuple(rows))
                 except self._redis.errors as exc:  # e.g. a server refusing Lua
                     logger.warning("admin: Redis page of %r failed (%s); cutting it from "
                                    "the listing", self.store, exc)
-                    found = None
-                if found is not None:
-                    return Page(found[0], offset, tuple(found[1]))
             return query(await self.rows(), text=text, spec=spec, state=state, offset=offset,
                          limit=limit)
         try:
@@ -330,8 +332,8 @@ class StoreSource:
         if pages is None:
             if self._redis is not None:
                 try:
-                    c = await self._redis.counts()
-                    return sum(c.values()), c
+                    states = await self._states.get()
+                    return len(states), Counter(states.values())
                 except self._redis.errors as exc:  # e.g. a server refusing Lua
                     logger.warning("admin: Redis counts of %r failed (%s); counting the "
                                    "listing", self.store, exc)
@@ -339,6 +341,10 @@ class StoreSource:
             return len(rows), state_counts(rows)
         c = await asyncio.to_thread(pages.counts)
         return sum(c.values()), c
+
+    async def _read_states(self) -> dict[str, tuple[str, str]]:
+        assert self._redis is not None
+        return await self._redis.states()
 
     async def rows(self) -> Iterable[Session]:
         """Every stored session (the kept listing, with our own acts in it)."""
@@ -351,11 +357,13 @@ class StoreSource:
         """Read the store again at the next listing and count (before serving them)."""
         self._listing.invalidate()
         self._counted.invalidate()
+        self._states.invalidate()
 
     def _patch(self, key: str, session: Session | None) -> None:
         """Our own act, shown in the listing at once (without reading the store again); the
         counts are read again."""
         self._counted.invalidate()
+        self._states.invalidate()
         listing = self._listing.value
         if listing is None:
             return
