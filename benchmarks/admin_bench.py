@@ -7,10 +7,13 @@ the metrics hook costs `Engine.dispatch`.
 - Pages: an engine (virtual clock) with N live sessions of one spec, states and deadlines
   spread; each page is fetched through the ASGI app in-process (httpx's ASGITransport:
   routing, the query, the template, no socket) `--reps` times; median and max. The SQLite
-  store mode is measured the same way over a file holding the N sessions.
+  store mode (`convo-fsm serve`) is measured the same way over a file holding the N
+  sessions, with its first reads after a start; `--redis URL` adds the Redis store's rows
+  (N sessions written under a prefix of their own, removed after).
 - Dispatch: `--events` events to 10k waiting sessions (a KEEP with an async action, the
-  benchmarks' delivery scenario), best of 7 rounds, for: no hook, a hook that does nothing
-  (what the engine's TraceRecords cost alone), `Metrics`, and `tee(Metrics, Transcript)`.
+  benchmarks' delivery scenario), `--rounds` rounds, for: no hook, a plain callable doing
+  nothing (what the engine's TraceRecords cost alone), `Metrics`, `Metrics(timings=False)`
+  and `tee(Metrics, Transcript)`.
   The rounds alternate between configurations so load changes hit them alike.
 With `--results`, the markdown also replaces (or appends) section 8 of RESULTS.md.
 """
@@ -182,7 +185,7 @@ async def redis_pages(url: str, n: int, reps: int) -> list[tuple[str, float, flo
         return await _store_rows(
             "redis store", lambda: store_app(RedisStore.from_url(url, prefix=prefix), [SPEC],
                                              token="benchmark-token"),
-            n, max(3, reps // 4), STORE_PAGES[:1])
+            n, reps, STORE_PAGES)
     finally:
         cleanup = RedisStore.from_url(url, prefix=prefix)
         keys = [k async for k in cleanup.redis.scan_iter(match=prefix + "*", count=10_000)]
@@ -234,8 +237,8 @@ async def _dispatch_round(kind: str, sessions: int, events: int) -> float:
 async def dispatch(sessions: int, events: int, rounds: int) -> dict[str, list[float]]:
     kinds = list(KINDS)
     out: dict[str, list[float]] = {k: [] for k in kinds}
-    for _ in range(rounds):
-        for kind in kinds:
+    for r in range(rounds):
+        for kind in kinds[r % len(kinds):] + kinds[:r % len(kinds)]:  # each first in turn
             out[kind].append(await _dispatch_round(kind, sessions, events))
     return out
 
@@ -255,7 +258,8 @@ def render(args: argparse.Namespace, page_rows: list[tuple[str, float, float, in
         "## 8. Admin pages and metrics",
         "",
         f"Made by `python -m benchmarks.admin_bench --sessions {args.sessions} --reps "
-        f"{args.reps} --events {args.events}` at commit {_commit()}, "
+        f"{args.reps} --events {args.events} --rounds {args.rounds}"
+        f"{' --redis URL' if args.redis else ''}` at commit {_commit()}, "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; Python "
         f"{platform.python_version()}, {cpu}, {os.cpu_count()} CPUs, load average before "
         f"{args.load[0]:.2f} (other agents shared the machine: medians are the figures to "
@@ -263,7 +267,13 @@ def render(args: argparse.Namespace, page_rows: list[tuple[str, float, float, in
         "",
         f"Pages at {args.sessions:,} live sessions (4 states, deadlines spread), fetched "
         "through the ASGI app in-process (routing, query, template; no socket); targets: "
-        "a sessions page < 300 ms, a scrape < 100 ms.",
+        "a sessions page < 300 ms, a scrape < 100 ms. 'engine' is `admin.app(engine, "
+        "metrics=...)`; 'sqlite store' is `convo-fsm serve --store FILE` (pages by SQL, "
+        "counts per state kept 1 s); 'redis store' the same over Redis (pages by the due "
+        "sorted set and the candidates' bodies, a key search over the key set, counts by a "
+        "Lua script over 2,000 keys at a time; a spec or state filter is cut from a listing "
+        "of every record, kept 1 s: its first read is the max column). 'First read after "
+        "start' is a new admin's first request.",
         "",
         "| page | median ms | max ms | bytes |",
         "|---|---:|---:|---:|",
@@ -277,19 +287,25 @@ def render(args: argparse.Namespace, page_rows: list[tuple[str, float, float, in
         f"reset), {args.events:,} events a round, best of {args.rounds} alternating rounds; "
         "target with Prometheus counters on: within 1.3x of no hook.",
         "",
-        "| trace hook | best µs/event | median µs/event | / no hook (best) |",
-        "|---|---:|---:|---:|",
+        "| trace hook | best µs/event | median µs/event | / no hook (best) | / no hook "
+        "(median of each round's ratio) |",
+        "|---|---:|---:|---:|---:|",
     ]
     for kind, values in disp.items():
+        paired = statistics.median(v / b for v, b in zip(values, disp["none"], strict=True))
         lines.append(f"| {KINDS[kind]} | {min(values):.2f} | {statistics.median(values):.2f} | "
-                     f"{min(values) / base:.2f}x |")
+                     f"{min(values) / base:.2f}x | {paired:.2f}x |")
     lines += [
         "",
-        "The engine builds a `TraceRecord` for each thing it does once a hook is given (event, "
-        "step, reply, result: 3-4 an event), which alone costs the 'doing nothing' row. The "
-        "what-if row hands the engine `Metrics` as its tracer object (the engine's private "
-        "`_trace`), which is what `Engine(trace=metrics)` would do if the engine accepted a "
-        "`convo_fsm.engine.tracing.Tracer` as its hook.",
+        "A round runs each configuration once, one after another (each first in turn), so a "
+        "round's ratio compares runs made seconds apart under the same load; the last column "
+        "is the median of those.",
+        "",
+        "`Metrics` is a `convo_fsm.engine.tracing.Tracer`: the engine calls its methods "
+        "directly (no `TraceRecord`); an event costs it a few int and dict updates, three "
+        "`perf_counter` reads and three list appends (latencies are bucketed in bulk every 256 "
+        "events). A plain callable hook gets a `TraceRecord` built for each thing the engine "
+        "does (3-4 an event), which alone costs its row; `tee(...)` is such a callable.",
         ""]
     return "\n".join(lines)
 

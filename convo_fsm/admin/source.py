@@ -31,6 +31,7 @@ from convo_fsm.storage.base import Store, StoreError, fingerprint
 from convo_fsm.storage.sqlite import SqliteStore
 
 if TYPE_CHECKING:
+    from convo_fsm.admin.redispage import RedisPages
     from convo_fsm.engine import Engine
     from convo_fsm.metrics import Metrics
     from convo_fsm.testing.transcript import Transcript
@@ -271,9 +272,12 @@ class StoreSource:
         self.monotonic = monotonic
         self._sql: SqlitePages | None = None
         self._sql_tried = not isinstance(store, SqliteStore) or store.path == ":memory:"
+        self._redis = _redis_pages(store)
         self._listing: _Kept[dict[str, Session]] = _Kept(self._read_listing, max_age, monotonic)
         self._counted: _Kept[tuple[int, Counter[tuple[str, str]]]] = _Kept(
             self._read_counts, max_age, monotonic)
+        self._states: _Kept[dict[str, tuple[str, str]]] = _Kept(
+            self._read_states, max_age, monotonic)
 
     def now(self) -> float:
         return self.clock()
@@ -298,6 +302,16 @@ class StoreSource:
             query((), offset=offset, limit=limit)
         pages = self._pages()
         if pages is None:
+            if self._redis is not None:
+                try:
+                    states = await self._states.get() if spec or state else None
+                    total, rows = await self._redis.page(
+                        text=text, spec=spec, state=state, offset=offset, limit=limit,
+                        states=states)
+                    return Page(total, offset, tuple(rows))
+                except self._redis.errors as exc:  # e.g. a server refusing Lua
+                    logger.warning("admin: Redis page of %r failed (%s); cutting it from "
+                                   "the listing", self.store, exc)
             return query(await self.rows(), text=text, spec=spec, state=state, offset=offset,
                          limit=limit)
         try:
@@ -316,10 +330,21 @@ class StoreSource:
     async def _read_counts(self) -> tuple[int, Counter[tuple[str, str]]]:
         pages = self._pages()
         if pages is None:
+            if self._redis is not None:
+                try:
+                    states = await self._states.get()
+                    return len(states), Counter(states.values())
+                except self._redis.errors as exc:  # e.g. a server refusing Lua
+                    logger.warning("admin: Redis counts of %r failed (%s); counting the "
+                                   "listing", self.store, exc)
             rows = list(await self.rows())
             return len(rows), state_counts(rows)
         c = await asyncio.to_thread(pages.counts)
         return sum(c.values()), c
+
+    async def _read_states(self) -> dict[str, tuple[str, str]]:
+        assert self._redis is not None
+        return await self._redis.states()
 
     async def rows(self) -> Iterable[Session]:
         """Every stored session (the kept listing, with our own acts in it)."""
@@ -332,11 +357,13 @@ class StoreSource:
         """Read the store again at the next listing and count (before serving them)."""
         self._listing.invalidate()
         self._counted.invalidate()
+        self._states.invalidate()
 
     def _patch(self, key: str, session: Session | None) -> None:
         """Our own act, shown in the listing at once (without reading the store again); the
         counts are read again."""
         self._counted.invalidate()
+        self._states.invalidate()
         listing = self._listing.value
         if listing is None:
             return
@@ -406,6 +433,16 @@ class StoreSource:
 
     def recent(self) -> dict[str, Any] | None:
         return None
+
+
+def _redis_pages(store: Store) -> RedisPages | None:
+    try:
+        from convo_fsm.storage.redis import RedisStore
+    except ImportError:  # no redis-py: no Redis store either
+        return None
+    from convo_fsm.admin.redispage import RedisPages
+
+    return RedisPages(store) if isinstance(store, RedisStore) else None
 
 
 def load_specs(refs: Iterable[str] = (), *, games: bool = True) -> dict[str, Spec]:
