@@ -80,7 +80,7 @@ async def owned(client: Any, prefix: str, partitions: int) -> set[str]:
 
 
 async def bench_fleet(url: str, workers: int, events: int, sessions: int, partitions: int,
-                      inflight: int) -> dict[str, Any]:
+                      inflight: int, sweep_rates: tuple[int, ...] = ()) -> dict[str, Any]:
     import redis.asyncio as aioredis
 
     from convo_fsm.storage.fleet import FleetHost, encode
@@ -121,61 +121,52 @@ async def bench_fleet(url: str, workers: int, events: int, sessions: int, partit
         rate = events / elapsed
         print(f"  {rate:.0f} events/s", file=sys.stderr, flush=True)
         host_trips = host.round_trips - host_rt
-        # latency at half that rate, open loop: events sent evenly spaced (not in bursts)
-        lat: list[float] = []
-        to_xadd: list[float] = []  # the call to Redis's XADD (the entry id's time, ms)
-        from_xadd: list[float] = []  # XADD to the result in the host
-        n_lat = min(events // 2, int(rate / 2 * 3))  # about three seconds
-        gap = 2.0 / rate
         body = encode("x")
 
-        async def one(key: str) -> None:
-            s, wall = time.perf_counter(), time.time() * 1e3
-            # (what deliver does, keeping the result: its id carries the XADD's time)
-            got = await host._call(key, {"t": "d", "e": body})
-            assert got["c"]
-            lat.append(time.perf_counter() - s)
-            xadd_ms = int(got["id"].split("/", 1)[1].split("-", 1)[0])
-            to_xadd.append(xadd_ms - wall)
-            from_xadd.append(time.time() * 1e3 - xadd_ms)
+        async def paced(per_s: float, n: int) -> tuple[list[float], list[float], list[float]]:
+            """Latencies of `n` events sent evenly spaced at `per_s` (open loop, not in
+            bursts), each split at Redis's XADD (the entry id's time, ms): sorted."""
+            lat: list[float] = []
+            to_xadd: list[float] = []
+            from_xadd: list[float] = []
 
-        tasks = []
+            async def one(key: str) -> None:
+                s, wall = time.perf_counter(), time.time() * 1e3
+                # (what deliver does, keeping the result: its id carries the XADD's time)
+                got = await host._call(key, {"t": "d", "e": body})
+                assert got["c"]
+                lat.append(time.perf_counter() - s)
+                xadd_ms = int(got["id"].split("/", 1)[1].split("-", 1)[0])
+                to_xadd.append(xadd_ms - wall)
+                from_xadd.append(time.time() * 1e3 - xadd_ms)
+
+            tasks = []
+            start = time.perf_counter()
+            for i in range(n):
+                due = start + i / per_s
+                now = time.perf_counter()
+                if due > now:
+                    await asyncio.sleep(due - now)
+                tasks.append(asyncio.ensure_future(one(keys[i % sessions])))
+            while not all(t.done() for t in tasks):
+                await asyncio.wait(tasks, timeout=5)
+                print(f"  latency at {per_s:.0f}/s: {sum(t.done() for t in tasks)}/"
+                      f"{len(tasks)} answered", file=sys.stderr, flush=True)
+            return sorted(lat), sorted(to_xadd), sorted(from_xadd)
+
+        # latency at half that rate, about three seconds
+        n_lat = min(events // 2, int(rate / 2 * 3))
+        gap = 2.0 / rate
         lat_cpu0 = await cpu_seconds(client, procs)
-        start = time.perf_counter()
-        for i in range(n_lat):
-            due = start + i * gap
-            now = time.perf_counter()
-            if due > now:
-                await asyncio.sleep(due - now)
-            tasks.append(asyncio.ensure_future(one(keys[i % sessions])))
-        while not all(t.done() for t in tasks):
-            await asyncio.wait(tasks, timeout=5)
-            print(f"  latency: {sum(t.done() for t in tasks)}/{len(tasks)} answered, "
-                  f"{len(host._waiting)} waiting, {len(host._early)} early", file=sys.stderr,
-                  flush=True)
+        lat, to_xadd, from_xadd = await paced(1 / gap, n_lat)
         lat_cpu = [b - a for a, b in zip(lat_cpu0, await cpu_seconds(client, procs),
                                           strict=True)]
-        lat.sort()
-        to_xadd.sort()
-        from_xadd.sort()
-        # and at a light load (200 events/s), where nothing queues
-        light: list[float] = []
-
-        async def one_light(key: str) -> None:
-            s = time.perf_counter()
-            assert await host.deliver(key, "x")
-            light.append(time.perf_counter() - s)
-
-        light_tasks = []
-        start = time.perf_counter()
-        for i in range(400):
-            due = start + i / 200
-            now = time.perf_counter()
-            if due > now:
-                await asyncio.sleep(due - now)
-            light_tasks.append(asyncio.ensure_future(one_light(keys[i % sessions])))
-        await asyncio.gather(*light_tasks)
-        light.sort()
+        # at a light load (200 events/s), where nothing queues, and at the sweep's rates
+        light = (await paced(200, 400))[0]
+        sweep = {}
+        for per_s in sweep_rates:
+            got = (await paced(per_s, int(per_s * 2)))[0]
+            sweep[per_s] = got[len(got) // 2] * 1e3
     finally:
         await host.close()
         for p in procs:
@@ -202,7 +193,7 @@ async def bench_fleet(url: str, workers: int, events: int, sessions: int, partit
             "p50_ms": lat[len(lat) // 2] * 1e3, "p99_ms": lat[int(len(lat) * 0.99)] * 1e3,
             "latency_rate": 1 / gap, "light_p50_ms": light[len(light) // 2] * 1e3,
             "to_xadd_p50_ms": to_xadd[len(to_xadd) // 2],
-            "from_xadd_p50_ms": from_xadd[len(from_xadd) // 2]}
+            "from_xadd_p50_ms": from_xadd[len(from_xadd) // 2], "sweep_p50_ms": sweep}
 
 
 # -- the in-process engine -------------------------------------------------------------------
@@ -325,14 +316,21 @@ def section(rows: list[dict[str, Any]], args: argparse.Namespace,
         "changes `data` and replies, and is committed (fenced compare-and-set with the "
         "event's id) before the host gets its result. Events/s with "
         f"{args.inflight} events in flight; RT = Redis round trips per event (the workers "
-        "count reads, waits for events, commits and lease ticks; the host its event "
-        "batches and result reads); latency is from the host's call to its result, with "
+        "count reads, waits for events, commits and lease ticks over the whole run, light "
+        "phases included, where batches are small; the host its event batches and result "
+        "reads in the saturated phase); latency is from the host's call to its result, with "
         "events sent evenly spaced at half the measured rate (split at Redis's XADD, the "
         "time in the entry id), and at 200 events/s."
         + (f" Each fleet row is the median of {args.repeat} runs (listed below it)."
            if args.repeat > 1 else ""), "",
         table(rows), ""]
     for row in rows:
+        runs = row.get("runs") or [row]
+        rates = sorted({r for run in runs for r in run.get("sweep_p50_ms", {})})
+        if rates:
+            lines.append(f"- {row['name']}, p50 ms by rate (median of runs): " + ", ".join(
+                f"{r:,}/s {statistics.median(run['sweep_p50_ms'][r] for run in runs):.1f}"
+                for r in rates) + ".")
         if len(row.get("runs", ())) > 1:
             lines.append(f"- {row['name']}, each run (events/s, p50 ms at half load, load "
                          "average before): " + "; ".join(
@@ -413,6 +411,8 @@ def main() -> int:
     parser.add_argument("--out", help="write RESULTS.md's fleet section to this file")
     parser.add_argument("--skip-aiogram", action="store_true")
     parser.add_argument("--workers", default="1,2", help="worker counts to run, e.g. 1,2")
+    parser.add_argument("--sweep", default="500,1000,2000,4000",
+                        help="also the p50 latency at these rates (events/s), 2 s each")
     parser.add_argument("--repeat", type=int, default=1,
                         help="run each fleet row this many times and report the medians")
     args = parser.parse_args()
@@ -422,12 +422,13 @@ def main() -> int:
     try:
         rows.append(asyncio.run(bench_engine(args.events, args.sessions)))
         counts = [int(x) for x in args.workers.split(",")]
+        sweep = tuple(int(x) for x in args.sweep.split(",") if x)
         runs: dict[int, list[dict[str, Any]]] = {w: [] for w in counts}
         for _ in range(args.repeat):  # (interleaved: a busy spell of the machine hits both)
             for w in counts:
                 load = os.getloadavg()[0]
                 run = asyncio.run(bench_fleet(url, w, args.events, args.sessions,
-                                              args.partitions, args.inflight))
+                                              args.partitions, args.inflight, sweep))
                 run["load_before"] = load
                 runs[w].append(run)
                 print(table([run]), file=sys.stderr, flush=True)
