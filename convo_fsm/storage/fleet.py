@@ -28,7 +28,12 @@ How it works:
    compare-and-set writes that a flusher sends, batched, through the fenced commit script,
    together with the acknowledgements and results of the events handled meanwhile. A result
    (consumed or handed back, and the replies the event caused) reaches the host only after
-   the step is committed.
+   the step is committed. On one server a flush is one script call for all partitions that
+   also appends the results to the hosts' streams (atomically with the commit), and an idle
+   worker waits for events with a plain `XREAD BLOCK` (which changes nothing, so needs no
+   fencing), then reads only the streams that have news. On a Redis Cluster each partition
+   is one call (its keys share a slot), results go to the partition's `out` stream and are
+   forwarded after the commit, and an idle worker polls.
 4. Exactly-once state transitions over at-least-once delivery: the session record keeps the
    id of the last event applied to it (written in the same compare-and-set as the session);
    an event that comes again (a crash or a takeover between commit and acknowledgement) and
@@ -295,12 +300,13 @@ class FleetWorker:
     partitions; leases are renewed every `tick` (default lease/5). `batch`: events read per
     partition per read; `max_inflight`: events in hand at once. `poll` (s): on one server an
     idle worker waits for the next event with a blocking read (woken at once) and looks at
-    its partitions again after `poll` at the latest; on a Cluster it polls, backing off up
+    its partitions again after `poll` at the latest (a partition it takes meanwhile waits
+    that long); on a Cluster it polls, backing off up
     to `poll`. `on_error`, `filters`, `policies` go to the Engine / `restore`. `cluster`: the
     client is a RedisCluster (reads and commits are one script call per partition instead of
     one for all, and results are forwarded after their commit). `outbox_max`: the most
-    results a host's stream, and replies the shared outbox, keep when nobody reads them (the
-    oldest go first).
+    entries (each the results or replies of one commit) a host's stream and the shared
+    outbox keep when nobody reads them (the oldest go first).
     """
 
     def __init__(self, client: Client, specs: Iterable[Spec], *, worker_id: str | None = None,
@@ -546,6 +552,7 @@ class FleetWorker:
                 if part.state == _LOADING:
                     part.state = _OWNED
                     self.takeovers += 1
+            self._room.set()  # (a reader with nothing to read waits on it: read them now)
             logger.info("fleet worker %s took partitions %s", self.id,
                         [(p.p, p.value) for p in parts])
 

@@ -45,8 +45,9 @@ class Fleet:
 
     async def worker(self, specs: list[Spec], **kw: Any) -> FleetWorker:
         kw.setdefault("lease", 1.0)
+        kw.setdefault("poll", 0.01)
         w = FleetWorker(self.client, specs, prefix=self.prefix, partitions=PARTS,
-                        worker_id=f"w{len(self.workers) + 1}", poll=0.01, **kw)
+                        worker_id=f"w{len(self.workers) + 1}", **kw)
         await w.start()
         self.workers.append(w)
         return w
@@ -448,6 +449,20 @@ async def test_shared_clock_offset_is_measured(client: Any) -> None:
     clock = await SharedClock.measure(client, skew=-30.0)
     sec, usec = await client.time()
     assert abs(clock.now() - (sec + usec / 1e6)) < 0.5
+
+
+async def test_an_idle_worker_is_woken_by_an_event_not_by_polling(fleet: Fleet,
+                                                                   client: Any) -> None:
+    # poll=120 s: a worker that found events only by looking again after `poll` would leave
+    # each of these calls unanswered past the host's timeout (30 s), and the first one too,
+    # if taking its partitions did not wake its reader.
+    w = await fleet.worker([tally()], poll=120.0)
+    await fleet.settled()
+    assert await fleet.host.start("tally", "k")
+    for i in range(5):  # one at a time: the worker is idle, waiting, before each
+        assert await fleet.host.deliver("k", f"m{i}")
+    assert (await stored(client, fleet.prefix, "k")) == {"seen": [f"m{i}" for i in range(5)]}
+    assert w.events == 6
 
 
 async def test_batching_keeps_round_trips_per_event_low(fleet: Fleet) -> None:
