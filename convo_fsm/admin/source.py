@@ -255,10 +255,13 @@ class StoreSource:
     For an SQLite file, each sessions page is one SQL read (`sqlpage.SqlitePages`: filtered,
     sorted and paginated by SQLite on a read-only connection, in a thread; no page reads
     every record, the first one after a start included), and the counts per state one
-    GROUP BY, kept `max_age` seconds. For another store (Redis) the pages are cut from a
-    listing of every record (`store.list()`), kept `max_age` seconds; both are kept the same
-    way: one older than `max_age` is served while it is read again in the background, one
-    older than 30 `max_age` is read again first. Our own acts show in them at once."""
+    GROUP BY. For a Redis store (`redispage.RedisPages`), a page reads the bodies of its
+    candidates only (the `due` sorted set bounds them), and every key's spec and state come
+    from a Lua scan (counts, spec/state filters). Another store, or a read either cannot do,
+    cuts pages from a listing of every record (`store.list()`). Counts, spec/state maps and
+    listings are kept: one older than `max_age` seconds is served while it is read again in
+    the background, one older than 30 `max_age` (or after `invalidate()`) is read again
+    first. Our own acts show in them at once."""
 
     kind = "store"
 
