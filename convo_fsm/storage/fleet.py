@@ -622,12 +622,14 @@ class FleetWorker:
 
     # -- reading events ------------------------------------------------------------------
     async def _reader(self) -> None:
-        """Read the owned partitions' new events, in batches. On one server it first waits
-        (a plain XREAD BLOCK from each stream's last known entry: it changes nothing, so it
-        needs no fencing, and costs Redis little) for the streams that have news, then reads
-        those alone through the fenced READ: an idle worker is woken at once, and a read
-        costs in proportion to the partitions that have events, not to all it owns."""
+        """Read the owned partitions' new events, in batches. While reads find several events
+        it reads again at once (READ skips, cheaply, the partitions whose stream did not move).
+        Otherwise, on one server, it first waits (a plain XREAD BLOCK from each stream's
+        last known entry: it changes nothing, so it needs no fencing, and costs Redis
+        little) for the streams that have news, then reads those alone through the fenced
+        READ: an idle worker is woken at once."""
         idle = 0.001
+        busy = False  # the last read found several events: read again at once, no wait
         while not self._stopping:
             parts = [part for part in self._parts.values() if part.state == _OWNED]
             if not parts or self._inflight >= self.max_inflight:
@@ -635,7 +637,7 @@ class FleetWorker:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._room.wait(), self.poll)
                 continue
-            if not self.cluster:
+            if not self.cluster and not busy:
                 unknown = [part for part in parts if part.read_from != ">" or not part.tail]
                 if unknown:
                     parts = unknown  # (just taken: their pending events, then their tails)
@@ -682,6 +684,9 @@ class FleetWorker:
                 for entry_id, fields in entries:
                     self._begin(part, entry_id, fields)
                     got += 1
+            # More than one event at once: more are likely coming, read again at once. One
+            # alone (light load): wait for the next, leaving Redis and the loop to its commit.
+            busy = got > 1
             if got or not self.cluster:
                 idle = 0.001
                 await asyncio.sleep(0)
@@ -698,11 +703,11 @@ class FleetWorker:
             cursors: list[str] = []
             for part in parts:
                 keys += part.read_keys
-                cursors += [part.value, part.read_from]
+                cursors += [part.value, part.read_from, part.tail]
             res = await self._read(keys=keys, args=[count, json.dumps(cursors)])
         else:
             got = await self._many(self._read, [
-                (part.read_keys, [count, json.dumps([part.value, part.read_from])])
+                (part.read_keys, [count, json.dumps([part.value, part.read_from, part.tail])])
                 for part in parts])
             for r in got:
                 if isinstance(r, Exception):

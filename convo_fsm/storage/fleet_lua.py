@@ -38,26 +38,34 @@ return 0
 """
 
 # KEYS: lease_1, ev_1, lease_2, ev_2, ... ARGV: count, then a JSON array [value_1, from_1,
-# value_2, from_2, ...] (one argument: packing arguments costs the worker more than Redis's
-# work). Per partition: -1 (not ours) or its entries ({id, {field, value, ...}}; a trimmed
-# pending entry has no fields). `from` is '>' (new events) or an id (pending events after
-# it). No new events: the id of the stream's last entry ('0-0' if none) instead, every later
-# event's id is greater (the worker waits for one with a plain XREAD BLOCK from there, which
-# changes nothing, so it needs no fencing).
+# tail_1, value_2, from_2, tail_2, ...] (one argument: packing arguments costs the worker
+# more than Redis's work). Per partition: -1 (not ours) or its entries ({id, {field, value,
+# ...}}; a trimmed pending entry has no fields). `from` is '>' (new events) or an id (pending
+# events after it). No new events: the id of the stream's last entry ('0-0' if none)
+# instead; every later event's id is greater (the worker waits for one with a plain XREAD
+# BLOCK from there, which changes nothing, so it needs no fencing). `tail` (reading new
+# events; '' if not known) is the last entry the worker knows of: if it is still the
+# stream's last, the partition is skipped (no lease check needed: nothing is read), so a
+# read costs little for the partitions that have no news.
 READ = """
 local a = cjson.decode(ARGV[2])
 local out = {}
 for i = 1, #KEYS / 2 do
-  local from = a[2 * i]
-  if redis.call('GET', KEYS[2 * i - 1]) ~= a[2 * i - 1] then
+  local from, tail = a[3 * i - 1], a[3 * i]
+  local last = nil
+  if from == '>' then
+    local t = redis.call('XREVRANGE', KEYS[2 * i], '+', '-', 'COUNT', 1)
+    if t[1] then last = t[1][1] else last = '0-0' end
+  end
+  if last ~= nil and last == tail then
+    out[i] = tail
+  elseif redis.call('GET', KEYS[2 * i - 1]) ~= a[3 * i - 2] then
     out[i] = -1
   else
     local r = redis.call('XREADGROUP', 'GROUP', 'g', 'owner', 'COUNT', ARGV[1],
                          'STREAMS', KEYS[2 * i], from)
     if r then out[i] = r[1][2]
-    elseif from == '>' then
-      local t = redis.call('XREVRANGE', KEYS[2 * i], '+', '-', 'COUNT', 1)
-      if t[1] then out[i] = t[1][1] else out[i] = '0-0' end
+    elseif last ~= nil then out[i] = last
     else out[i] = {} end
   end
 end
