@@ -369,6 +369,7 @@ class FleetWorker:
         self._read = client.register_script(lua.READ)
         self._commit = client.register_script(lua.COMMIT)
         self._commit_many = client.register_script(lua.COMMIT_MANY)
+        self._commit_read = client.register_script(lua.COMMIT_READ)
         self._journal = client.register_script(lua.JOURNAL)
         self._heartbeat = client.register_script(lua.HEARTBEAT)
 
@@ -405,8 +406,23 @@ class FleetWorker:
         self.engine = Engine(store=self.store, clock=self.clock, send=self._on_reply,
                              trace=self._on_trace, on_error=self._on_error)
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._membership()), loop.create_task(self._reader()),
+        self._tasks = [loop.create_task(self._membership()),
+                       loop.create_task(self._keep(self._reader, "reading")),
                        loop.create_task(self._flusher())]
+
+    async def _keep(self, loop_fn: Callable[[], Any], what: str) -> None:
+        """Run a loop of the worker again after a failure nobody expected (logged): a reader
+        that died would leave its partitions leased and their events unread."""
+        while not self._stopping:
+            try:
+                await loop_fn()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("fleet worker %s: %s failed; going on", self.id, what)
+                for part in self._parts.values():
+                    part.read_from, part.tail = "0", ""  # (what was read: pending, read again)
+                await asyncio.sleep(self.poll)
 
     async def run(self) -> None:
         """`start`, then wait until `drain` is done."""
@@ -658,7 +674,7 @@ class FleetWorker:
                     if not parts:
                         continue
             try:
-                results = await self._read_batch(parts)
+                results = await self._read_batch(parts, commit=busy)
             except (aioredis.RedisError, OSError) as exc:
                 # The read may have happened (its events are now pending for us, unseen):
                 # read the pending ones again.
@@ -694,18 +710,42 @@ class FleetWorker:
                 await asyncio.sleep(idle)
                 idle = min(idle * 2, self.poll)
 
-    async def _read_batch(self, parts: list[_Part]) -> list[tuple[_Part, int, Any]]:
-        epochs = [part.epoch for part in parts]
+    def _read_call(self, parts: list[_Part]) -> tuple[list[str], list[str]]:
         count = str(max(1, min(self.batch, (self.max_inflight - self._inflight) // len(parts)
                                + 1)))
+        keys: list[str] = []
+        cursors: list[str] = []
+        for part in parts:
+            keys += part.read_keys
+            cursors += [part.value, part.read_from, part.tail]
+        return keys, [count, json.dumps(cursors)]
+
+    async def _read_batch(self, parts: list[_Part], *, commit: bool = False
+                          ) -> list[tuple[_Part, int, Any]]:
+        """READ `parts`; with `commit` (one server), what is waiting to be committed goes in
+        the same call, first (COMMIT_READ: a busy cycle is one round trip)."""
+        epochs = [part.epoch for part in parts]
         if not self.cluster:
-            keys: list[str] = []
-            cursors: list[str] = []
-            for part in parts:
-                keys += part.read_keys
-                cursors += [part.value, part.read_from, part.tail]
-            res = await self._read(keys=keys, args=[count, json.dumps(cursors)])
+            keys, args = self._read_call(parts)
+            if commit:
+                async with self._flush_lock:  # (a partition's commits stay in order)
+                    batch = self._take_batch()
+                    if batch:
+                        ckeys, cargs = self._commit_call(batch)
+                        try:
+                            codes, res = await self._commit_read(
+                                keys=[*ckeys, *keys],
+                                args=[str(len(ckeys)), str(len(cargs)), *cargs, *args])
+                        except (aioredis.RedisError, OSError) as exc:
+                            await self._commit_failed(batch, exc)
+                            raise
+                        self.round_trips += 1
+                        await self._committed(batch, list(codes), [])
+                        return [(part, epoch, r) for part, epoch, r
+                                in zip(parts, epochs, res, strict=True)]
+            res = await self._read(keys=keys, args=args)
         else:
+            count = self._read_call(parts[:1])[1][0]
             got = await self._many(self._read, [
                 (part.read_keys, [count, json.dumps([part.value, part.read_from, part.tail])])
                 for part in parts])
@@ -857,27 +897,40 @@ class FleetWorker:
         async with self._flush_lock:  # one commit in flight: a partition's commits stay in order
             await self._flush_locked()
 
-    async def _flush_locked(self) -> None:
+    def _take_batch(self) -> _Batch:
+        """What is waiting to be committed, per partition (taken: the lists start afresh)."""
         batch = [(part, part.epoch, part.ops, part.acks, part.results)
                  for part in self._parts.values()
                  if (part.ops or part.acks or part.results) and part.state != _DROPPED]
-        if not batch:
-            return
         for part, *_ in batch:
             part.ops, part.acks, part.results = [], [], []
+        return batch
+
+    async def _flush_locked(self) -> None:
+        batch = self._take_batch()
+        if not batch:
+            return
         try:
             if self.cluster:
                 codes, forwards = await self._commit_each(batch)
             else:
-                codes, forwards = await self._commit_all(batch), []
+                keys, args = self._commit_call(batch)
+                codes, forwards = list(await self._commit_many(keys=keys, args=args)), []
+                self.round_trips += 1
         except (aioredis.RedisError, OSError) as exc:
-            # Unknown outcome: what we hold for these partitions may not be what is stored.
-            logger.warning("fleet worker %s: commit failed (%s): partitions reloaded", self.id,
-                           exc)
-            for part, epoch, *_ in batch:
-                if part.epoch == epoch:
-                    await self._lose(part)
+            await self._commit_failed(batch, exc)
             return
+        await self._committed(batch, codes, forwards)
+
+    async def _commit_failed(self, batch: _Batch, exc: BaseException) -> None:
+        # Unknown outcome: what we hold for these partitions may not be what is stored.
+        logger.warning("fleet worker %s: commit failed (%s): partitions reloaded", self.id, exc)
+        for part, epoch, *_ in batch:
+            if part.epoch == epoch:
+                await self._lose(part)
+
+    async def _committed(self, batch: _Batch, codes: list[Any],
+                         forwards: list[tuple[_Part, str, list[list[Any]]]]) -> None:
         done: set[int] = set()
         for (part, epoch, *_), code in zip(batch, codes, strict=True):
             if part.epoch != epoch:
@@ -893,9 +946,10 @@ class FleetWorker:
         if forwards:
             await self._forward(forwards)
 
-    async def _commit_all(self, batch: _Batch) -> list[Any]:
-        """One server: every partition's commit and the results for the hosts in one script
-        call (one round trip; a result is sent atomically with its commit, or not at all)."""
+    def _commit_call(self, batch: _Batch) -> tuple[list[str], list[str]]:
+        """One server: the keys and arguments of COMMIT_MANY for `batch`: every partition's
+        commit and the results for the hosts in one script call (a result is sent atomically
+        with its commit, or not at all)."""
         layout = self.layout
         keys: list[str] = []
         for part, *_ in batch:
@@ -915,9 +969,7 @@ class FleetWorker:
             for stream, items in by_stream.items():
                 idx = streams.setdefault(stream, len(keys) + len(streams) + 1)
                 args += [str(idx), json.dumps(items, ensure_ascii=False)[1:-1]]
-        codes = await self._commit_many(keys=[*keys, *streams], args=args)
-        self.round_trips += 1
-        return list(codes)
+        return [*keys, *streams], args
 
     async def _commit_each(self, batch: _Batch
                            ) -> tuple[list[Any], list[tuple[_Part, str, list[list[Any]]]]]:

@@ -47,30 +47,35 @@ return 0
 # events; '' if not known) is the last entry the worker knows of: if it is still the
 # stream's last, the partition is skipped (no lease check needed: nothing is read), so a
 # read costs little for the partitions that have no news.
-READ = """
-local a = cjson.decode(ARGV[2])
-local out = {}
-for i = 1, #KEYS / 2 do
-  local from, tail = a[3 * i - 1], a[3 * i]
-  local last = nil
-  if from == '>' then
-    local t = redis.call('XREVRANGE', KEYS[2 * i], '+', '-', 'COUNT', 1)
-    if t[1] then last = t[1][1] else last = '0-0' end
+_READ_PARTS = """
+local function read_parts(k0, k1, a0)
+  local a = cjson.decode(ARGV[a0 + 2])
+  local count = ARGV[a0 + 1]
+  local out = {}
+  for i = 1, (k1 - k0) / 2 do
+    local lease, ev = KEYS[k0 + 2 * i - 1], KEYS[k0 + 2 * i]
+    local from, tail = a[3 * i - 1], a[3 * i]
+    local last = nil
+    if from == '>' then
+      local t = redis.call('XREVRANGE', ev, '+', '-', 'COUNT', 1)
+      if t[1] then last = t[1][1] else last = '0-0' end
+    end
+    if last ~= nil and last == tail then
+      out[i] = tail
+    elseif redis.call('GET', lease) ~= a[3 * i - 2] then
+      out[i] = -1
+    else
+      local r = redis.call('XREADGROUP', 'GROUP', 'g', 'owner', 'COUNT', count,
+                           'STREAMS', ev, from)
+      if r then out[i] = r[1][2]
+      elseif last ~= nil then out[i] = last
+      else out[i] = {} end
+    end
   end
-  if last ~= nil and last == tail then
-    out[i] = tail
-  elseif redis.call('GET', KEYS[2 * i - 1]) ~= a[3 * i - 2] then
-    out[i] = -1
-  else
-    local r = redis.call('XREADGROUP', 'GROUP', 'g', 'owner', 'COUNT', ARGV[1],
-                         'STREAMS', KEYS[2 * i], from)
-    if r then out[i] = r[1][2]
-    elseif last ~= nil then out[i] = last
-    else out[i] = {} end
-  end
+  return out
 end
-return out
 """
+READ = _READ_PARTS + "return read_parts(0, #KEYS, 0)"
 
 # One partition's commit, shared by COMMIT and COMMIT_MANY. `lease, rev, s, ev, out`: its keys;
 # `value` its lease value; `work` a JSON text [acknowledged event ids, operations] (one
@@ -154,33 +159,46 @@ return {1, out}
 # fragment: results without the enclosing brackets). Returns each partition's code (see
 # _COMMIT_PART); a refused partition's results are not sent. Each stream gets one entry: the
 # fragments of the committed partitions, joined.
-COMMIT_MANY = _COMMIT_PART + """
-local nparts = tonumber(ARGV[1])
-local codes = {}
-local frags = {}
-local order = {}
-local i = 3
-for p = 1, nparts do
-  local k = 5 * (p - 1)
-  local r = commit_part(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5],
-                        ARGV[i], ARGV[i + 1])
-  codes[p] = r
-  local nfrag = tonumber(ARGV[i + 2])
-  if r == 1 then
-    for q = 1, nfrag do
-      local idx = tonumber(ARGV[i + 1 + 2 * q])
-      if frags[idx] == nil then frags[idx] = {}; order[#order + 1] = idx end
-      local t = frags[idx]
-      t[#t + 1] = ARGV[i + 2 + 2 * q]
+_COMMIT_MANY = """
+local function commit_many(k0, a0)
+  local nparts = tonumber(ARGV[a0 + 1])
+  local maxlen = ARGV[a0 + 2]
+  local codes = {}
+  local frags = {}
+  local order = {}
+  local i = a0 + 3
+  for p = 1, nparts do
+    local k = k0 + 5 * (p - 1)
+    local r = commit_part(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5],
+                          ARGV[i], ARGV[i + 1])
+    codes[p] = r
+    local nfrag = tonumber(ARGV[i + 2])
+    if r == 1 then
+      for q = 1, nfrag do
+        local idx = k0 + tonumber(ARGV[i + 1 + 2 * q])
+        if frags[idx] == nil then frags[idx] = {}; order[#order + 1] = idx end
+        local t = frags[idx]
+        t[#t + 1] = ARGV[i + 2 + 2 * q]
+      end
     end
+    i = i + 3 + 2 * nfrag
   end
-  i = i + 3 + 2 * nfrag
+  for _, idx in ipairs(order) do
+    redis.call('XADD', KEYS[idx], 'MAXLEN', maxlen, '*', 'o', '', 'b',
+               '[' .. table.concat(frags[idx], ',') .. ']')
+  end
+  return codes
 end
-for _, idx in ipairs(order) do
-  redis.call('XADD', KEYS[idx], 'MAXLEN', ARGV[2], '*', 'o', '', 'b',
-             '[' .. table.concat(frags[idx], ',') .. ']')
-end
-return codes
+"""
+COMMIT_MANY = _COMMIT_PART + _COMMIT_MANY + "return commit_many(0, 0)"
+
+# A busy worker's cycle in one call, one server: COMMIT_MANY's work, then READ's. ARGV[1]:
+# the number of KEYS COMMIT_MANY's part takes (they come first), ARGV[2] the number of its
+# arguments (from ARGV[3]); READ's keys and arguments follow. Returns {codes, entries}.
+COMMIT_READ = _COMMIT_PART + _COMMIT_MANY + _READ_PARTS + """
+local nk, na = tonumber(ARGV[1]), tonumber(ARGV[2])
+local codes = commit_many(0, 2)
+return {codes, read_parts(nk, #KEYS, 2 + na)}
 """
 
 # A host's events, one server: KEYS the partitions' streams (repeats allowed), ARGV each

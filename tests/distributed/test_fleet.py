@@ -465,6 +465,27 @@ async def test_an_idle_worker_is_woken_by_an_event_not_by_polling(fleet: Fleet,
     assert w.events == 6
 
 
+async def test_a_reader_that_fails_unexpectedly_goes_on(fleet: Fleet, client: Any,
+                                                         caplog: pytest.LogCaptureFixture
+                                                         ) -> None:
+    w = await fleet.worker([tally()])
+    await fleet.settled()
+    assert await fleet.host.start("tally", "k")
+    real = w._read_batch
+    failures = []
+
+    async def broken(parts: Any, **kw: Any) -> Any:
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("a bug in reading")
+        return await real(parts, **kw)
+
+    w._read_batch = broken  # type: ignore[method-assign]
+    assert await fleet.host.deliver("k", "after the failure")  # read again, answered
+    assert failures == [1] and "reading failed; going on" in caplog.text
+    assert (await stored(client, fleet.prefix, "k")) == {"seen": ["after the failure"]}
+
+
 async def test_batching_keeps_round_trips_per_event_low(fleet: Fleet) -> None:
     w = await fleet.worker([tally()])
     await fleet.settled()
