@@ -31,7 +31,8 @@ How it works:
    the step is committed. On one server a flush is one script call for all partitions that
    also appends the results to the hosts' streams (atomically with the commit), and an idle
    worker waits for events with a plain `XREAD BLOCK` (which changes nothing, so needs no
-   fencing), then reads only the streams that have news. On a Redis Cluster each partition
+   fencing), then reads only the streams that have news; a busy one commits what it handled
+   and reads the next events in one call. On a Redis Cluster each partition
    is one call (its keys share a slot), results go to the partition's `out` stream and are
    forwarded after the commit, and an idle worker polls.
 4. Exactly-once state transitions over at-least-once delivery: the session record keeps the
