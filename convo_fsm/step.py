@@ -291,24 +291,24 @@ def step(spec: Spec, session: Session, event: Input | TimerFired | Force | SetDe
                 return fast
         return _call_step(spec, session, event, now)
     kind = type(event)
+    if kind is Input:  # an event (the per-event path: the first test)
+        state = spec.by_name[session[2]]  # (session.state)
+        t = event.chosen if event.chosen is not None else choose(  # type: ignore[union-attr]
+            spec, session, event.name, event.event, now)  # type: ignore[union-attr]
+        if t is None:
+            return Result(session, (), handled=False)
+        target = t.target
+        if target is BACK:
+            return _back(spec, session, state, t, now)
+        return _go(spec, session, state, target, t.action, "action", "stop", now,
+                   t.reset_timeout)
     if kind is Force:
         return _force(spec, session, event.state, now)  # type: ignore[union-attr]
     if kind is SetDeadline:
         deadline = check_deadline(event.deadline, now)  # type: ignore[union-attr]
-        moved = _new(Session, (session.key, session.spec, session.state, session.data,
-                               deadline, None, session.generation + 1, session.history,
-                               session.started, now, session.id))
-        return _new(Result, (moved, (_new(Arm, (deadline, None)),), True))
+        return _new(Result, (_retimed(session, deadline, None, now),
+                             (_new(Arm, (deadline, None)),), True))
     state = spec.by_name[session.state]
-    if isinstance(event, Input):
-        t = event.chosen if event.chosen is not None else choose(
-            spec, session, event.name, event.event, now)
-        if t is None:
-            return Result(session, (), handled=False)
-        if t.target is BACK:
-            return _back(spec, session, state, t, now)
-        return _go(spec, session, state, t.target, t.action, "action", "stop", now,
-                   t.reset_timeout)
     if isinstance(event, TimerFired):
         timeout = state.timeout
         if event.warning:
@@ -345,40 +345,51 @@ def interrupted(rest: Sequence[Effect]) -> tuple[Effect, ...]:
 
 def _moved(spec: Spec, session: Session, state: str, deadline: float | None,
            warn_at: float | None, now: float) -> Session:
-    history = session.history
-    if state != session.state or len(history) == 0:
+    """`session` in `state` with new deadlines (its generation moves on)."""
+    key, name, was, data, _, _, generation, history, started, _, sid = session
+    if state != was or len(history) == 0:
         history = (*history[1 - spec.history_limit:], state) if spec.history_limit > 1 else (state,)
-    return _new(Session, (session.key, session.spec, state, session.data, deadline, warn_at,
-                          session.generation + 1, history, session.started, now, session.id))
+    return _new(Session, (key, name, state, data, deadline, warn_at, generation + 1, history,
+                          started, now, sid))
+
+
+def _retimed(session: Session, deadline: float | None, warn_at: float | None,
+             now: float) -> Session:
+    """`session` in the same state with new deadlines (its generation moves on)."""
+    key, name, state, data, _, _, generation, history, started, _, sid = session
+    return _new(Session, (key, name, state, data, deadline, warn_at, generation + 1,
+                          history or (state,), started, now, sid))
 
 
 _DISARM = Arm(None, None)
+_ENDS = {reason: End(reason) for reason in ("final", "stop", "timeout")}  # shared: immutable
 
 
 def _go(spec: Spec, session: Session, state: State, target: Target, action: Action | None,
         what: str, stop_reason: str, now: float, reset_timeout: bool) -> Result:
     effects: list[Effect]
     if target is KEEP:
-        if not reset_timeout or state.timeout is None:
-            same = _new(Session, (session.key, session.spec, session.state, session.data,
-                                  session.deadline, session.warn_at, session.generation,
-                                  session.history, session.started, now, session.id))
-            return Result(same, (Run(action, what),) if action is not None else ())
-        deadline, warn_at = _timers(state, now)
-        arm = _new(Arm, (deadline, warn_at))
-        return _new(Result, (_moved(spec, session, session.state, deadline, warn_at, now),
+        timeout = state.timeout
+        if not reset_timeout or timeout is None:
+            same = _new(Session, (*session[:9], now, session[10]))  # (only `updated` moves)
+            return _new(Result, (same, (_new(Run, (action, what)),) if action is not None
+                                 else (), True))
+        due = now + timeout.after  # (_timers, inline: the per-event path)
+        warn = None if timeout.warn_before is None else due - timeout.warn_before
+        arm = _new(Arm, (due, warn))
+        return _new(Result, (_retimed(session, due, warn, now),
                              (arm, _new(Run, (action, what))) if action is not None else (arm,),
                              True))
     if target is STOP:
         if state.exit is None and action is None:  # most timeouts: built the fast way
             return _new(Result, (_moved(spec, session, session.state, None, None, now),
-                                 (_DISARM, _new(End, (stop_reason,))), True))
+                                 (_DISARM, _ENDS[stop_reason]), True))
         effects = [_DISARM]
         if state.exit is not None:
             effects.append(Run(state.exit, "exit"))
         if action is not None:
             effects.append(Run(action, what))
-        effects.append(End(stop_reason))
+        effects.append(_ENDS[stop_reason])
         return Result(_moved(spec, session, session.state, None, None, now), tuple(effects))
     assert isinstance(target, str)
     new = spec.by_name[target]
@@ -393,7 +404,7 @@ def _go(spec: Spec, session: Session, state: State, target: Target, action: Acti
     if spec.uses_back:
         effects.append(Run(_snapshot_action(spec.back_limit), "enter"))
     if new.final:
-        effects.append(End("final"))
+        effects.append(_ENDS["final"])
     return Result(_moved(spec, session, target, deadline, warn_at, now), tuple(effects))
 
 

@@ -34,6 +34,7 @@ __all__ = ["Firing"]
 
 _SLICE = 0.005  # mass expiry: yield to the loop after this many seconds of firing timers
 _FIRED, _DETACHED = 1, 2  # what `_fire` did with a due timer (0: nothing, it was outdated)
+_FELL_DUE = (TimerFired(False), TimerFired(True))  # step's input, by `warning` (immutable)
 
 
 class Firing:
@@ -51,7 +52,7 @@ class Firing:
         timers, busy = engine._timers, engine._turns.busy
         mark = time.perf_counter()
         while (entry := timers.pop_due(now)) is not None:
-            key = entry[1]
+            key = entry[4]
             turn = busy.get(key)
             if turn is not None:
                 # Its place at the front of the inbox is taken now, before the cut-short
@@ -96,12 +97,12 @@ class Firing:
         must be awaited, the rest goes to a task that holds the key's turn (taken now if
         `turn` is None), commits and releases it: `_DETACHED`."""
         engine = self._engine
-        _, _, sid, gen, warning = entry
+        _, sid, gen, warning, _ = entry
         session = engine._sessions.get(key)
         if session is None or session.id != sid or session.generation != gen:
             return 0  # ended, moved on, or another session's timer
         now = engine.clock.now()
-        result = step(engine._specs[session.spec], session, TimerFired(warning), now)
+        result = step(engine._specs[session.spec], session, _FELL_DUE[warning], now)
         if not result.handled:
             return 0  # a warning too late to send
         name = "warning" if warning else "timeout"

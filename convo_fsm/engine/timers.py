@@ -1,6 +1,6 @@
 """Timers: one heap of deadlines for every session of an engine.
 
-An entry is (due, key, session id, generation, is_warning). A session's id is unique
+An entry is (due, session id, generation, is_warning, key). A session's id is unique
 per start and its generation changes with every change of state or deadline, so an
 entry is live exactly when the session now on its key has that id and generation:
 older entries are skipped when popped (and compacted away when they pile up), never
@@ -18,7 +18,10 @@ from convo_fsm.session import Session
 
 __all__ = ["Entry", "Timers"]
 
-Entry = tuple[float, str, int, int, bool]
+Entry = tuple[float, int, int, bool, str]
+# Entries due at one instant are ordered by the session's id (its start), then generation
+# (older first) and the timeout before its warning: ints compare faster than the keys (a mass
+# expiry compares nothing but equal deadlines), and a key is reached only for a restored id.
 
 _COMPACT_SLACK = 1024
 
@@ -45,19 +48,19 @@ class Timers:
         heap = self.heap
         sid, gen = session.id, session.generation
         if session.warn_at is not None:
-            heapq.heappush(heap, (session.warn_at, key, sid, gen, True))
+            heapq.heappush(heap, (session.warn_at, sid, gen, True, key))
         if session.deadline is not None:
-            heapq.heappush(heap, (session.deadline, key, sid, gen, False))
+            heapq.heappush(heap, (session.deadline, sid, gen, False, key))
         if heap:
             first = heap[0]
-            if first[1] == key and first[3] == gen and first[2] == sid:
+            if first[1] == sid and first[2] == gen and first[4] == key:
                 self._clock.wake(self._owner, first[0])
         if len(heap) > 4 * len(self._sessions) + _COMPACT_SLACK:
             self.compact()
 
     def compact(self) -> None:
         sessions = self._sessions
-        self.heap = [e for e in self.heap if _live(sessions.get(e[1]), e[2], e[3], e[4])]
+        self.heap = [e for e in self.heap if _live(sessions.get(e[4]), e[1], e[2], e[3])]
         heapq.heapify(self.heap)
 
     def next_deadline(self) -> float | None:
@@ -69,18 +72,28 @@ class Timers:
                 self.heap = []
             return None
         while heap:
-            due, key, sid, gen, warning = heap[0]
+            due, sid, gen, warning, key = heap[0]
             if _live(sessions.get(key), sid, gen, warning):
                 return due
             heapq.heappop(heap)
         return None
 
     def pop_due(self, now: float) -> Entry | None:
-        """The earliest live entry due at `now`, removed from the heap; None if none is."""
-        due = self.next_deadline()
-        if due is None or due > now:
+        """The earliest live entry due at `now`, removed from the heap; None if none is.
+        (`next_deadline`'s loop, which it is, with the pop: once per fired timer.)"""
+        heap, sessions = self.heap, self._sessions
+        if not sessions:
+            self.next_deadline()  # (all outdated: to the garbage, freed in slices)
             return None
-        return heapq.heappop(self.heap)
+        pop = heapq.heappop
+        while heap:
+            entry = heap[0]
+            if entry[0] > now:
+                return None
+            pop(heap)
+            if _live(sessions.get(entry[4]), entry[1], entry[2], entry[3]):
+                return entry
+        return None
 
     async def sweep(self, slice_: int = 20_000) -> None:
         """Free outdated heaps a slice at a time, yielding to the loop between slices."""
@@ -95,7 +108,7 @@ class Timers:
     def pending(self) -> int:
         """Live entries (a restarted key may hold an outdated twin: counted once)."""
         sessions = self._sessions
-        return len({(e[1], e[4]) for e in self.heap if _live(sessions.get(e[1]), *e[2:])})
+        return len({(e[4], e[3]) for e in self.heap if _live(sessions.get(e[4]), *e[1:4])})
 
     def __len__(self) -> int:
         return len(self.heap)

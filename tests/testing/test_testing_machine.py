@@ -83,7 +83,7 @@ def test_the_harness_reports_an_early_timeout() -> None:
         assert session is not None
         engine: Any = h.engine
         engine._sessions[key] = session._replace(deadline=5.0)
-        heapq.heappush(engine._timers.heap, (5.0, key, session.id, session.generation, False))
+        heapq.heappush(engine._timers.heap, (5.0, session.id, session.generation, False, key))
         h.advance(20)
         h.check()
         assert any("fired at 5" in v for v in h.violations), h.violations
