@@ -2,6 +2,7 @@
 
 - `core`: `Engine` (routing, starting, stopping, admin changes, introspection); its
   docstring is the map of how an event flows;
+- `host`: what the parts ask of the engine (commit, end, fail, replies, the clock's side);
 - `delivery`: what happens to an event once routed to its key;
 - `turns`: one event at a time per key, and interruptible awaits;
 - `timers`: the one heap of deadlines; `firing`: what a due timer does;

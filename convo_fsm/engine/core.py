@@ -12,8 +12,9 @@
    candidate transitions; guards (sync, or async and interruptible) pick the first
    that passes. No candidate -> `False` (handed back, never swallowed).
 4. The pure `step` returns the new session and effects; the engine commits the
-   session (tracing it, `tracing.py`) and the effect interpreter (`effects.py`)
-   arms its timers, runs its actions in order and ends it when told. An exception
+   session (tracing it, `tracing.py`) and the effect interpreter (`effects.py`) arms
+   its timers, runs its actions in order and ends it when told (what the parts call
+   on the engine, committing and ending included, is `host.py`). An exception
    in a guard or action ends only that session (reason "error"), reported to
    `on_error` and the log. With a store, the step is then committed there
    (`convo_fsm.storage.binding`) before the event is reported consumed.
@@ -32,12 +33,11 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import itertools
 import logging
 import random
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -48,7 +48,6 @@ from convo_fsm.message import DEFAULT_FILTERS, Filter
 from convo_fsm.session import Session, check_data
 from convo_fsm.spec import EventError, Spec
 from convo_fsm.step import (
-    Arm,
     Force,
     Policy,
     SetDeadline,
@@ -59,6 +58,7 @@ from convo_fsm.step import (
 from .delivery import Delivery
 from .effects import finish, run
 from .firing import Firing
+from .host import Ended, EngineHost
 from .supervisor import Supervisor
 from .timers import Timers
 from .tracing import HookTracer, Tracer, TraceRecord
@@ -93,15 +93,6 @@ class EngineClosed(RuntimeError):
 
 
 @attrs.frozen
-class Ended:
-    """How a session ended: `reason` is final, stop, timeout, stopped, error, replaced or closed."""
-
-    session: Session
-    reason: str
-    error: BaseException | None = None
-
-
-@attrs.frozen
 class SessionInfo:
     key: str
     spec: str
@@ -114,7 +105,7 @@ def _filter_error(kind: str, event: Any, exc: Exception) -> EventError:
     return EventError(f"filter {kind!r} cannot key {type(event).__name__} event {event!r}: {exc}")
 
 
-class Engine:
+class Engine(EngineHost):
     """Runs sessions of any number of specs.
 
     `filters` maps a filter kind to a function event -> key (or None); they are
@@ -319,69 +310,6 @@ class Engine:
         self._check_open()
         return await self._delivery.apply(key, event) is True
 
-    def _commit(self, key: str, session: Session, event: Any, name: str, source: str | None,
-                now: float) -> None:
-        """Make `session` the key's session (a step's result), and trace it."""
-        self._trace.step(key, now, session, event, name, source)
-        self._sessions[key] = session
-
-    # -- the effect interpreter's host (effects.Host) -----------------------------------------
-    # `current(key)` and `arm(key, session)` are bound in __init__ straight to the sessions
-    # dict and the timer heap: the interpreter calls them once or twice per event.
-
-    def end(self, key: str, sid: int, reason: str, error: BaseException | None = None) -> bool:
-        """End the session `sid` on `key` (False: it is over already, or another lives there)."""
-        session = self._sessions.get(key)
-        if session is None or session.id != sid:
-            return False
-        del self._sessions[key]
-        self._trace.end(key, session, reason)
-        if key in self._turns.busy:
-            self._turns.hand_back(key)
-        waiters = self._end_waiters.pop(key, None) if self._end_waiters else None
-        if waiters is None and self._on_end is None:
-            return True
-        ended = Ended(session, reason, error)
-        for waiter in waiters or ():
-            if not waiter.done():
-                waiter.set_result(ended)
-        if self._on_end is not None:
-            try:
-                self._on_end(ended)
-            except Exception:
-                logger.exception("on_end hook failed for %r", key)
-        return True
-
-    def fail(self, key: str, sid: int, exc: BaseException, where: str) -> None:
-        """A guard, action or commit of session `sid` raised: it ends (reason "error")."""
-        logger.error("session %r: %s raised %r; session ended", key, where, exc, exc_info=exc)
-        self._tell(key, exc)
-        self.end(key, sid, "error", exc)
-
-    def report(self, key: str | None, exc: BaseException, what: str) -> None:
-        """A failure outside any session's step (a send, a store write): logged and told to
-        `on_error`; no session ends for it."""
-        logger.error("%s%s failed: %r", what, "" if key is None else f" for {key!r}", exc,
-                     exc_info=exc)
-        self._tell(key or "", exc)
-
-    def _tell(self, key: str, exc: BaseException) -> None:
-        if self._on_error is not None:
-            try:
-                self._on_error(key, exc)
-            except Exception:
-                logger.exception("on_error hook failed for %r", key)
-
-    # -- timers --------------------------------------------------------------------------
-    def next_deadline(self) -> float | None:
-        """The earliest pending timer."""
-        return self._timers.next_deadline()
-
-    async def fire_due(self, now: float) -> int:
-        """Fire every timer due at `now`, in deadline order, never waiting for a key
-        (`firing.py`). Returns how many were fired (or handed to a task)."""
-        return await self._firing.fire_due(now)
-
     # -- ending ----------------------------------------------------------------------------
     def stop(self, key: str, reason: str = "stopped") -> bool:
         """End the session on `key` now. Its running work is cut short; its queued events
@@ -477,27 +405,4 @@ class Engine:
             raise RuntimeError("restore() needs an engine with a store: Engine(store=...)")
         return await self._store.restore(specs, policies)
 
-    def adopt(self, session: Session) -> None:
-        """Make a stored session live as it is (restore, reload)."""
-        self._sessions[session.key] = session
-        self._trace.adopt(session.key, session)
-        run(self, session.key, session, (Arm(session.deadline, session.warn_at),), None)
 
-    def spawn_write(self, key: str) -> None:
-        assert self._store is not None
-        self._tasks.spawn(self._store.commit(key), "store write", key)
-
-    def now(self) -> float:
-        return self.clock.now()
-
-    # -- replies -------------------------------------------------------------------------------
-    def emit(self, reply: Reply) -> None:
-        """Send a reply through `send`; an async `send` runs supervised."""
-        self._trace.reply(reply.to, reply.event, reply.text)
-        result = self._send(reply)
-        if result is not None and inspect.isawaitable(result):
-            self._tasks.spawn(_awaited(result), "send", reply.to)
-
-
-async def _awaited(awaitable: Awaitable[Any]) -> None:
-    await awaitable
