@@ -30,24 +30,28 @@ from benchmarks.common import MARK
 ROOT = Path(__file__).resolve().parent.parent
 
 PROFILE = """\
-Instruction counts (callgrind, deterministic where wall time on a shared machine is not:
-the difference between runs of 2,000 and 6,000 events, or 4,000 and 16,000, at 10k
-sessions) put the delivery of one event to a waiting session, async handler, at about
-68-70k instructions, the same as before the engine was split (70.2k at a35bf81); a bare
-`key -> dict lookup -> await handler()` loop costs 12.4k. The rest is the engine's own
-work per event, none of it large alone: the filter's key (an f-string), the turn (one
-object made and dropped), the `Context`, the step (`Input`, `Result`, the new `Session`
-and `Arm`/`Run` tuples, built without their Python-level `__new__`), a new heap entry per
-KEEP that restarts the timeout (and the compaction that follows), three no-op tracer calls,
-two coroutine frames (delivery and the action's interruptible await) and the allocations'
-share of GC. `inspect.isawaitable` alone was ~6k (now checked after a type test). A
-timeout due with no action costs 34.4k instructions (41.2k before: no Context, no
-compaction while sessions end, the STOP step built directly). Mass expiry yields to the
-loop every 5 ms, and the heap it leaves outdated is freed a slice at a time (freed at once,
-it was the longest block: ~25 ms at 300k, ~0.4 s at 1M). What is left at 1M is the
-per-timer cost itself: a pop from a 2M-entry heap (each `set_deadline` adds an entry and
-outdates one) plus the step and the ending, about 8-10 us under this load. Not reached:
-4 us/event and >= 10x AstrBot at 10k on a shared machine; 1M timeouts within 5 s."""
+Instruction counts (callgrind, deterministic where wall time on this machine is not: the
+difference between runs of 2,000 and 10,000 events at 10k sessions, PYTHONHASHSEED=0, the
+harness making each event's Message included) put the delivery of one event to a waiting
+session, async handler, at 67.7k instructions (69.5k at c24a364, before this round's step
+changes; 70.2k at a35bf81, before the engine was split). About 17k of that is the harness's
+own Message; of the engine's ~50k, measured piece by piece over 40,000 iterations: the
+step ~13k (a KEEP that restarts the timeout builds four named tuples, Session, Arm, Run and
+Result, through tuple.__new__ at 130-150 ns each, plus the Input), an async action's two
+coroutine frames ~5k (a sync action costs 64.5k in all), the Context ~3k, the turn ~3k,
+classify and the filter's key ~2k each, a new heap entry per KEEP, three no-op tracer calls
+and the allocations' share of GC. No single piece is large: 4 us/event would need about half
+the Python-level objects and calls an event makes now, which is a different design (plain
+tuples for effects and sessions, no Context object), not a fix.
+A timeout due with no action costs 33.1k instructions at 300k sessions (39.7k at c24a364):
+heap entries are now (due, id, generation, warning, key), so entries due at one instant
+compare ints (their ids) instead of keys, the step's inputs and End effects are shared
+constants, and pop_due is one loop. Mass expiry yields to the loop every 5 ms and frees the
+heap it leaves outdated a slice at a time. At 1M the per-timer cost grows with cache misses:
+a pop from a 2M-entry heap (each `set_deadline` adds an entry and outdates one), the 1M-entry
+sessions dict, the ending and the scenario's own on_end hook (an `Ended` per session).
+Wall time on this VM varies by up to 40% between identical runs (1M: 10.3 to 15.3 s within
+minutes); the instruction counts above do not."""
 
 
 def job(python: str, cwd: Path, module: str, *args: str) -> dict[str, object]:
@@ -136,7 +140,7 @@ def main() -> int:
     lines += ["", "Targets: 100k all fired within 0.5 s; 1M with the longest block <= 20 ms and "
               "all fired within 5 s. A negative margin means setting the deadlines took longer "
               "than planned, so the instant had passed before the last was set."]
-    lines += ["", "### Where the time goes (profiled 2026-12-01, commit 19ceaa8)", "", PROFILE]
+    lines += ["", "### Where the time goes (profiled 2026-12-01, commit e129d92)", "", PROFILE]
     a.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
