@@ -12,9 +12,10 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from call_specs import PARENT
 from fleet_harness import until
 
-from convo_fsm import KEEP, STOP, Busy, Call, Context, Message, On, Reply, Spec, State, Timeout
+from convo_fsm import KEEP, STOP, Busy, Context, Message, On, Reply, Spec, State, Timeout
 from convo_fsm.engine import SessionExists
 from convo_fsm.storage import StoreError
 from convo_fsm.storage.fleet import FleetHost, FleetWorker, SharedClock, decode, encode
@@ -527,20 +528,6 @@ async def test_two_workers_fire_each_timeout_once(fleet: Fleet, client: Any) -> 
     await until(lambda: len([r for r in fleet.replies if r.text == "fired"]) >= len(keys), WAIT,
                 "the timer replies through the outbox")
     assert sorted(r.to for r in fleet.replies if r.text == "fired") == sorted(keys)  # once each
-
-
-def _count(ctx: Context) -> None:
-    ctx.data["n"] = ctx.data.get("n", 0) + 1
-    ctx.reply(f"child {ctx.data['n']}")
-
-
-CHILD = Spec(name="counter-child", initial="counting", states=[
-    State("counting", on=[On("message", KEEP, action=_count), On("done", "over")]),
-    State("over", final=True)])
-PARENT = Spec(name="counter-parent", initial="calling", states=[
-    State("calling", call=Call(CHILD, on_end={"over": "after"}, data_key="child")),
-    State("after", enter=lambda ctx: ctx.reply(f"parent got {ctx.data['child']}"),
-          on=[On("message", STOP)])])
 
 
 async def test_a_running_child_moves_with_its_partition(fleet: Fleet, client: Any) -> None:
