@@ -345,17 +345,20 @@ def interrupted(rest: Sequence[Effect]) -> tuple[Effect, ...]:
 
 def _moved(spec: Spec, session: Session, state: str, deadline: float | None,
            warn_at: float | None, now: float) -> Session:
-    """`session` in `state` with new deadlines (its generation moves on)."""
+    """`session` in `state` with new deadlines (its generation moves on); a new state joins
+    its history."""
     key, name, was, data, _, _, generation, history, started, _, sid = session
-    if state != was or len(history) == 0:
-        history = (*history[1 - spec.history_limit:], state) if spec.history_limit > 1 else (state,)
+    if state == was:
+        return _retimed(session, deadline, warn_at, now)
+    history = (*history[1 - spec.history_limit:], state) if spec.history_limit > 1 else (state,)
     return _new(Session, (key, name, state, data, deadline, warn_at, generation + 1, history,
                           started, now, sid))
 
 
 def _retimed(session: Session, deadline: float | None, warn_at: float | None,
              now: float) -> Session:
-    """`session` in the same state with new deadlines (its generation moves on)."""
+    """`session` in the same state with new deadlines (its generation moves on); its history
+    stays (a restored session without one gets its state)."""
     key, name, state, data, _, _, generation, history, started, _, sid = session
     return _new(Session, (key, name, state, data, deadline, warn_at, generation + 1,
                           history or (state,), started, now, sid))
