@@ -24,7 +24,7 @@ from convo_fsm.session import Session
 from convo_fsm.step import Run, TimerFired, step
 
 from .effects import Pending, cut_short, finish, run
-from .timers import Entry
+from .timers import Entry, live
 from .turns import Turn, current_task
 
 if TYPE_CHECKING:
@@ -99,8 +99,9 @@ class Firing:
         engine = self._engine
         _, sid, gen, warning, _ = entry
         session = engine._sessions.get(key)
-        if session is None or session.id != sid or session.generation != gen:
-            return 0  # ended, moved on, or another session's timer
+        if not live(session, sid, gen, warning):
+            return 0  # ended, moved on, another session's timer, or its warning already sent
+        assert session is not None
         now = engine.clock.now()
         result = step(engine._specs[session.spec], session, _FELL_DUE[warning], now)
         if not result.handled:

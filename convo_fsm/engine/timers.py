@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from convo_fsm.clock import Clock, TimerOwner
 from convo_fsm.session import Session
 
-__all__ = ["Entry", "Timers"]
+__all__ = ["Entry", "Timers", "live"]
 
 Entry = tuple[float, int, int, bool, str]
 # Entries due at one instant are ordered by the session's id (its start), then generation
@@ -26,7 +26,9 @@ Entry = tuple[float, int, int, bool, str]
 _COMPACT_SLACK = 1024
 
 
-def _live(session: Session | None, sid: int, gen: int, warning: bool) -> bool:
+def live(session: Session | None, sid: int, gen: int, warning: bool) -> bool:
+    """Whether an entry (id `sid`, generation `gen`, a warning or not) is still due for the
+    `session` now on its key: the one rule, for the heap and for a timer that waited."""
     return (session is not None and session.id == sid and session.generation == gen
             and (not warning or session.warn_at is not None))
 
@@ -60,7 +62,7 @@ class Timers:
 
     def compact(self) -> None:
         sessions = self._sessions
-        self.heap = [e for e in self.heap if _live(sessions.get(e[4]), e[1], e[2], e[3])]
+        self.heap = [e for e in self.heap if live(sessions.get(e[4]), e[1], e[2], e[3])]
         heapq.heapify(self.heap)
 
     def next_deadline(self) -> float | None:
@@ -73,7 +75,7 @@ class Timers:
             return None
         while heap:
             due, sid, gen, warning, key = heap[0]
-            if _live(sessions.get(key), sid, gen, warning):
+            if live(sessions.get(key), sid, gen, warning):
                 return due
             heapq.heappop(heap)
         return None
@@ -91,7 +93,7 @@ class Timers:
             if entry[0] > now:
                 return None
             pop(heap)
-            if _live(sessions.get(entry[4]), entry[1], entry[2], entry[3]):
+            if live(sessions.get(entry[4]), entry[1], entry[2], entry[3]):
                 return entry
         return None
 
@@ -108,7 +110,7 @@ class Timers:
     def pending(self) -> int:
         """Live entries (a restarted key may hold an outdated twin: counted once)."""
         sessions = self._sessions
-        return len({(e[4], e[3]) for e in self.heap if _live(sessions.get(e[4]), *e[1:4])})
+        return len({(e[4], e[3]) for e in self.heap if live(sessions.get(e[4]), *e[1:4])})
 
     def __len__(self) -> int:
         return len(self.heap)

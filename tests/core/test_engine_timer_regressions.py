@@ -170,3 +170,36 @@ async def test_an_interrupted_enter_action_of_a_final_state_still_ends_the_sessi
     assert "k" not in engine and ended == ["final"]
     await clock.advance(0)  # the interrupted task lets go of the turn
     assert not list(engine.busy_keys()) and engine.pending_timers() == 0
+
+
+async def test_a_warning_armed_twice_on_a_busy_key_is_sent_once() -> None:
+    # A session adopted again (a store reload re-arms it with the same generation) leaves two
+    # heap entries for one warning. Popped while the key is busy, both waited for the turn;
+    # the second then stepped the session again although its warning had been sent (warn_at
+    # cleared, same generation), and the warning went out twice.
+    release = asyncio.Event()
+
+    async def hang(ctx: Context) -> None:
+        await release.wait()
+
+    def warn(ctx: Context) -> None:
+        ctx.reply("hurry")
+
+    spec = Spec(name="warned", initial="a", states=[
+        State("a", on=[On("hang", KEEP, action=hang, reset_timeout=False)],
+              timeout=Timeout(30, STOP, warn_before=10, warn=warn))])
+    clock = VirtualClock()
+    engine = Engine(clock=clock)
+    await engine.start(spec, "k")
+    session = engine.session("k")
+    assert session is not None
+    engine.adopt(session)  # the same session armed again: twin entries
+    busy = asyncio.ensure_future(engine.deliver("k", "/hang"))
+    await asyncio.sleep(0)
+    assert "k" in engine.busy_keys()
+    await clock.advance(25)  # the warning (at 20) fell due while the action hangs
+    release.set()
+    await busy
+    assert [r.text for r in engine.outbox] == ["hurry"]
+    await clock.advance(10)
+    assert len(engine) == 0
