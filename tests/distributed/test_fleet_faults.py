@@ -147,29 +147,26 @@ async def scenario(client: Any, url: str, prefix: str, folder: Path, faults: lis
         load = Load(host, keys, rng)
         await load.progress(150)
 
+        async def worker_in_action() -> str:
+            """Wait until some live worker is inside an action; its id."""
+            victim = None
+
+            async def found() -> bool:
+                nonlocal victim
+                victim = await inside_action(client, prefix, workers.alive())
+                return victim is not None
+
+            await until(found, WAIT, "a worker inside an action")
+            assert victim is not None
+            return victim
+
         async def inject(fault: str) -> None:
             if fault == "kill":
-                victim = None
-
-                async def found() -> bool:
-                    nonlocal victim
-                    victim = await inside_action(client, prefix, workers.alive())
-                    return victim is not None
-
-                await until(found, WAIT, "a worker inside an action")
-                assert victim is not None
+                victim = await worker_in_action()
                 workers.signal(victim, signal.SIGKILL)
                 figures["killed"] = victim
             elif fault == "stop":
-                victim = None
-
-                async def found_stop() -> bool:
-                    nonlocal victim
-                    victim = await inside_action(client, prefix, workers.alive())
-                    return victim is not None
-
-                await until(found_stop, WAIT, "a worker inside an action")
-                assert victim is not None
+                victim = await worker_in_action()
                 workers.signal(victim, signal.SIGSTOP)
 
                 async def taken() -> bool:
