@@ -75,8 +75,13 @@ class Firing:
     async def _when_free(self, key: str, entry: Entry, place: asyncio.Future[bool]) -> None:
         engine = self._engine
         turn = await engine._turns.take(key, wants_session=True, place=place)
-        if turn is not None:
+        if turn is None:
+            return
+        # Live when popped; the session may have moved on (or sent this warning) meanwhile.
+        if live(engine._sessions.get(key), entry[1], entry[2], entry[3]):
             await self._fire_holding(key, entry, turn)
+        else:
+            engine._turns.release(key, turn)
 
     async def _fire_holding(self, key: str, entry: Entry, turn: Turn) -> int:
         """`_fire` with the key's turn held: the step committed to the store, then the turn
@@ -93,15 +98,13 @@ class Firing:
         return got
 
     def _fire(self, key: str, entry: Entry, turn: Turn | None) -> int:
-        """Step a due timer: `_FIRED`, or 0 if it is outdated. Its actions run here; if one
-        must be awaited, the rest goes to a task that holds the key's turn (taken now if
-        `turn` is None), commits and releases it: `_DETACHED`."""
+        """Step a due timer whose entry is live (`timers.live`, checked as it was popped or
+        once its turn came): `_FIRED`, or 0 for a warning too late to send. Its actions run
+        here; if one must be awaited, the rest goes to a task that holds the key's turn
+        (taken now if `turn` is None), commits and releases it: `_DETACHED`."""
         engine = self._engine
-        _, sid, gen, warning, _ = entry
-        session = engine._sessions.get(key)
-        if not live(session, sid, gen, warning):
-            return 0  # ended, moved on, another session's timer, or its warning already sent
-        assert session is not None
+        warning = entry[3]
+        session = engine._sessions[key]
         now = engine.clock.now()
         result = step(engine._specs[session.spec], session, _FELL_DUE[warning], now)
         if not result.handled:
