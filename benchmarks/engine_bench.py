@@ -43,7 +43,7 @@ classify and the filter's key ~2k each, a new heap entry per KEEP, three no-op t
 and the allocations' share of GC. No single piece is large: 4 us/event would need about half
 the Python-level objects and calls an event makes now, which is a different design (plain
 tuples for effects and sessions, no Context object), not a fix.
-A timeout due with no action costs 33.1k instructions at 300k sessions (39.7k at c24a364):
+A timeout due with no action costs 33.6k instructions at 300k sessions (39.7k at c24a364):
 heap entries are now (due, id, generation, warning, key), so entries due at one instant
 compare ints (their ids) instead of keys, the step's inputs and End effects are shared
 constants, and pop_due is one loop. Mass expiry yields to the loop every 5 ms and frees the
